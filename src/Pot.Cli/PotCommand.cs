@@ -1,0 +1,15 @@
+using System.CommandLine;
+
+namespace Pot.Cli;
+
+/// <summary>Builds the <c>pot</c> command tree.</summary>
+public static class PotCommand
+{
+    /// <summary>Creates the root command with every subcommand attached.</summary>
+    /// <returns>The root command.</returns>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Proof of Training: a blockchain whose consensus work trains a shared model.");
+        return root;
+    }
+}

@@ -30,7 +30,7 @@ namespace Pot.Learning.Data;
 public sealed class KjvTask : ITokenTask
 {
     /// <summary>The SHA-256 (lower-case hex) of the UTF-8 text after label stripping.</summary>
-    public const string ExpectedTextSha256 = "@@SHA@@";
+    public const string ExpectedTextSha256 = "26b9aa01235f35949ed880a62250516940faa4e66930aa9440ec195d5ad0a80c";
 
     /// <summary>The number of verses the Bible text must have.</summary>
     public const int ExpectedVerseCount = 31102;

@@ -28,9 +28,10 @@ public static class TrainCommands
         var output = new Option<string?>("--out") { Description = "Directory to write the checkpoint to (model.safetensors + optimizer.safetensors)." };
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint directory (its config is used; --steps is the new total)." };
         var json = new Option<bool>("--json") { Description = "Print no live display; the last stdout line is one JSON object with the results." };
+        var skipEval = new Option<bool>("--skip-eval") { Description = "Skip the final evaluation (valLoss and accuracy are then null)." };
         var command = new Command("train", "Train a model on a task with the deterministic engine and report loss, validation loss, accuracy and the model digest.")
         {
-            task, steps, seed, threads, batch, lr, optimizer, evalEvery, output, resume, json,
+            task, steps, seed, threads, batch, lr, optimizer, evalEvery, output, resume, json, skipEval,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -57,7 +58,7 @@ public static class TrainCommands
                 trainer = Trainer.Create(config);
             }
 
-            return Train(trainer, new Parallelism(r.GetValue(threads)), r.GetValue(evalEvery), r.GetValue(output), r.GetValue(json));
+            return Train(trainer, new Parallelism(r.GetValue(threads)), r.GetValue(evalEvery), r.GetValue(output), r.GetValue(json), r.GetValue(skipEval));
         }));
         return command;
     }
@@ -65,7 +66,7 @@ public static class TrainCommands
     private static Trainer Rebuild(Trainer loaded, TrainingConfig config) =>
         new(Trainer.Resolve(config), loaded.Trainable, loaded.Optimizer) { Step = loaded.Step };
 
-    private static int Train(Trainer trainer, Parallelism parallelism, int evalEvery, string? outDir, bool json)
+    private static int Train(Trainer trainer, Parallelism parallelism, int evalEvery, string? outDir, bool json, bool skipEval)
     {
         var config = trainer.Config;
         long tokensPerStep = trainer.Trainable.TokensPerStep(config.BatchSize);
@@ -92,7 +93,8 @@ public static class TrainCommands
             }
         }
 
-        double TokensPerSecond() => (trainer.Step - startStep) * (double)tokensPerStep / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        double trainSeconds = 0;
+        double TokensPerSecond() => (trainer.Step - startStep) * (double)tokensPerStep / Math.Max(1e-9, trainSeconds > 0 ? trainSeconds : clock.Elapsed.TotalSeconds);
 
         if (json || Console.IsOutputRedirected)
         {
@@ -125,9 +127,13 @@ public static class TrainCommands
                 });
         }
 
-        double trainSeconds = clock.Elapsed.TotalSeconds;
-        var eval = trainer.Trainable.Evaluate(parallelism);
-        history.Add((trainer.Step, eval));
+        trainSeconds = clock.Elapsed.TotalSeconds;
+        var eval = skipEval ? new Evaluation(double.NaN, null, 0) : trainer.Trainable.Evaluate(parallelism);
+        if (!skipEval)
+        {
+            history.Add((trainer.Step, eval));
+        }
+
         string digest = Trainer.ParameterDigest(trainer.Trainable.Parameters);
         if (outDir is not null)
         {
@@ -143,7 +149,7 @@ public static class TrainCommands
             ["threads"] = parallelism.Threads,
             ["parameters"] = trainer.Trainable.Parameters.Count,
             ["loss"] = last.Step > 0 ? last.Loss : null,
-            ["valLoss"] = eval.ValidationLoss,
+            ["valLoss"] = skipEval ? null : eval.ValidationLoss,
             ["accuracy"] = eval.Accuracy,
             ["accuracyExamples"] = eval.Accuracy is null ? null : eval.Examples,
             ["bigramValLoss"] = bigram,

@@ -96,7 +96,7 @@ public sealed record TrainingConfig
     {
         "addition" => new TrainingConfig
         {
-            Task = task, Steps = 2500, BatchSize = 64, LearningRate = 3e-3f, WarmupSteps = 100, WeightDecay = 0.01f,
+            Task = task, Steps = 1500, BatchSize = 64, LearningRate = 3e-3f, WarmupSteps = 100, WeightDecay = 0.01f,
             Gpt = new GptConfig(VocabSize: 12, BlockSize: 8, Layers: 2, Heads: 4, Embed: 128),
         },
         "addition3" => new TrainingConfig

@@ -30,6 +30,14 @@ public class KjvTaskTests
     }
 
     [Fact]
+    public void MissingProgramNamesTheInstallCommand()
+    {
+        // Proves a machine without the bible program gets DataSetUnavailableException with the install command.
+        var e = Assert.Throws<DataSetUnavailableException>(() => KjvTask.LoadText("pot-test-no-such-bible-program"));
+        Assert.Contains("sudo apt-get install bible-kjv", e.Message);
+    }
+
+    [Fact]
     public void RealTextHasPinnedSizeVocabularyAndSplit()
     {
         // Proves the loaded Bible is exactly the pinned text: sizes, vocabulary, 90/10 split, first verse.

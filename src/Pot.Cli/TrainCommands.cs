@@ -29,7 +29,7 @@ public static class TrainCommands
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint directory (its config is used; --steps is the new total)." };
         var json = new Option<bool>("--json") { Description = "Print no live display; the last stdout line is one JSON object with the results." };
         var skipEval = new Option<bool>("--skip-eval") { Description = "Skip the final evaluation (valLoss and accuracy are then null)." };
-        var command = new Command("train", "Train a model on a task with the deterministic engine and report loss, validation loss, accuracy and the model digest.")
+        var command = new Command("train", "Train a model on a task with the deterministic engine and report loss, validation loss, accuracy and the model root (Merkle root of the parameters).")
         {
             task, steps, seed, threads, batch, lr, optimizer, evalEvery, output, resume, json, skipEval,
         };
@@ -134,7 +134,7 @@ public static class TrainCommands
             history.Add((trainer.Step, eval));
         }
 
-        string digest = Trainer.ParameterDigest(trainer.Trainable.Parameters);
+        string digest = Trainer.ModelRoot(trainer.Trainable.Parameters);
         if (outDir is not null)
         {
             TrainingCheckpoint.Save(outDir, trainer);
@@ -187,7 +187,7 @@ public static class TrainCommands
             }
 
             table.AddRow("tokens/s", TokensPerSecond().ToString("F0", CultureInfo.InvariantCulture));
-            table.AddRow("model digest", digest);
+            table.AddRow("model root", digest);
             if (outDir is not null)
             {
                 table.AddRow("checkpoint", Markup.Escape(Path.GetFullPath(outDir)));
@@ -217,7 +217,7 @@ public static class TrainCommands
                 ["steps"] = trainer.Step,
                 ["valLoss"] = eval.ValidationLoss,
                 ["accuracy"] = eval.Accuracy,
-                ["modelRoot"] = Trainer.ParameterDigest(trainer.Trainable.Parameters),
+                ["modelRoot"] = Trainer.ModelRoot(trainer.Trainable.Parameters),
             };
             if (r.GetValue(json))
             {

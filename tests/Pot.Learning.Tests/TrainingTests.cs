@@ -47,7 +47,7 @@ public sealed class TrainingTests : IDisposable
         Assert.Equal(10, resumed.Step);
         Run(resumed, 10);
 
-        Assert.Equal(Trainer.ParameterDigest(straight.Trainable.Parameters), Trainer.ParameterDigest(resumed.Trainable.Parameters));
+        Assert.Equal(Trainer.ModelRoot(straight.Trainable.Parameters), Trainer.ModelRoot(resumed.Trainable.Parameters));
     }
 
     // Proves the model file uses nanoGPT's names and shapes, including the tied lm_head.weight.
@@ -110,7 +110,7 @@ public sealed class TrainingTests : IDisposable
             Safetensors.Write(stream, file);
         }
 
-        Assert.Contains("do not match the stored digest", Assert.Throws<CheckpointFormatException>(() => TrainingCheckpoint.Load(directory)).Message);
+        Assert.Contains("do not match the stored model root", Assert.Throws<CheckpointFormatException>(() => TrainingCheckpoint.Load(directory)).Message);
     }
 
     // Proves AdamW's first step equals the closed form: with m̂ = g and v̂ = g², w moves by

@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using Pot.Commitments;
 using Pot.Learning.Data;
 using Pot.Learning.Kernels;
 using Pot.Learning.Models;
@@ -126,27 +126,12 @@ public sealed class Trainer
     }
 
     /// <summary>
-    /// The hex SHA-256 of the parameters as fp32 little-endian in canonical order (the engine's
-    /// model digest; the protocol's Merkle model root is computed from the same bytes).
+    /// The model root: the Merkle root (RFC 6962, SHA-256) of the parameters as fp32 little-endian in
+    /// canonical order, cut into leaves of <see cref="ModelCommitment.LeafFloats"/> floats
+    /// (docs/commitments.md). This is the root miners, verifiers and the chain agree on.
     /// </summary>
     /// <param name="parameters">Parameters.</param>
-    /// <returns>Lower-case hex digest.</returns>
-    public static string ParameterDigest(ParameterSet parameters)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> chunk = stackalloc byte[4096];
-        var values = parameters.Values.Span;
-        for (int i = 0; i < values.Length; i += 1024)
-        {
-            int n = Math.Min(1024, values.Length - i);
-            for (int j = 0; j < n; j++)
-            {
-                System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(chunk.Slice(4 * j, 4), values[i + j]);
-            }
-
-            sha.AppendData(chunk[..(4 * n)]);
-        }
-
-        return Convert.ToHexStringLower(sha.GetHashAndReset());
-    }
+    /// <returns>Lower-case hex root.</returns>
+    public static string ModelRoot(ParameterSet parameters) =>
+        Convert.ToHexStringLower(ModelCommitment.ComputeRoot(parameters.ValueSlices()));
 }

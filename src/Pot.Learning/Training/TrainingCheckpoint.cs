@@ -11,7 +11,7 @@ namespace Pot.Learning.Training;
 /// <c>lm_head.weight</c> for GPT models so the file loads into nanoGPT unchanged) and
 /// <c>optimizer.safetensors</c> (each optimiser state buffer per parameter, named
 /// <c>{state}.{parameter}</c>). Metadata keys: <c>pot.format</c>, <c>pot.config</c> (JSON),
-/// <c>pot.step</c>, <c>pot.digest</c>, <c>pot.optimizer</c>, <c>pot.optimizer.step</c>.
+/// <c>pot.step</c>, <c>pot.modelRoot</c>, <c>pot.optimizer</c>, <c>pot.optimizer.step</c>.
 /// </summary>
 public static class TrainingCheckpoint
 {
@@ -38,7 +38,7 @@ public static class TrainingCheckpoint
             ["pot.format"] = Format,
             ["pot.config"] = JsonSerializer.Serialize(trainer.Config, JsonOptions),
             ["pot.step"] = trainer.Step.ToString(CultureInfo.InvariantCulture),
-            ["pot.digest"] = Trainer.ParameterDigest(p),
+            ["pot.modelRoot"] = Trainer.ModelRoot(p),
         };
         var tensors = p.Tensors.Select(t => (t.Name, t.Shape, (ReadOnlyMemory<float>)p.Values.Array.AsMemory((int)t.Offset, (int)t.Length))).ToList();
         if (trainer.Trainable is TokenTrainable)
@@ -133,9 +133,9 @@ public static class TrainingCheckpoint
             throw new CheckpointFormatException($"{modelPath}: missing tensors {string.Join(", ", missing)}");
         }
 
-        if (model.Metadata.TryGetValue("pot.digest", out var digest) && digest != Trainer.ParameterDigest(p))
+        if (model.Metadata.TryGetValue("pot.modelRoot", out var storedRoot) && storedRoot != Trainer.ModelRoot(p))
         {
-            throw new CheckpointFormatException($"{modelPath}: parameters do not match the stored digest {digest}");
+            throw new CheckpointFormatException($"{modelPath}: parameters do not match the stored model root {storedRoot}");
         }
 
         LoadOptimizer(Path.Combine(directory, OptimizerFile), trainer, expected);

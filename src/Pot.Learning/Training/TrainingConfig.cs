@@ -106,7 +106,7 @@ public sealed record TrainingConfig
         },
         "kjv" => new TrainingConfig
         {
-            Task = task, Steps = 2000, BatchSize = 32, LearningRate = 2e-3f, WarmupSteps = 100, WeightDecay = 0.01f,
+            Task = task, Steps = 1000, BatchSize = 32, LearningRate = 2e-3f, WarmupSteps = 100, WeightDecay = 0.01f,
             Gpt = new GptConfig(VocabSize: 0, BlockSize: 64, Layers: 4, Heads: 4, Embed: 128),
         },
         "fashion-mnist" => new TrainingConfig

@@ -49,6 +49,7 @@ public static unsafe class Gemm
     // about as much as the multiply itself.
     private const int DirectRowsMax = 48;
 
+
     /// <summary>The fastest path this machine supports; what the public overloads use.</summary>
     internal static GemmPath BestPath { get; } =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmPath.Vector512
@@ -212,8 +213,10 @@ public static unsafe class Gemm
             Bias = bias,
             Accumulate = accumulate,
         };
-        job.PanelWidth = job.Wide ? 64 : 16;
         job.VectorWidth = job.Wide ? 16 : 8;
+
+        // A narrow C gets one panel just wide enough, so tiny products do not pack zero columns.
+        job.PanelWidth = Math.Min(job.Wide ? 64 : 16, (n + job.VectorWidth - 1) / job.VectorWidth * job.VectorWidth);
         job.Panels = (n + job.PanelWidth - 1) / job.PanelWidth;
         PrepareB(ref job, transB, b, ldb);
         Run(in job, parallelism);
@@ -280,7 +283,7 @@ public static unsafe class Gemm
             {
                 // The microkernel reads whole vectors; a ragged last panel is copied with zero padding.
                 job.EdgePanel = PackBuffer((long)k * w);
-                PackPanel(transB, b, ldb, k, (job.Panels - 1) * w, lastWidth, w, job.EdgePanel);
+                PackPanel(transB, b, ldb, k, (job.Panels - 1) * w, lastWidth, w, job.VectorWidth, job.EdgePanel);
             }
 
             return;
@@ -290,7 +293,7 @@ public static unsafe class Gemm
         float* packed = PackBuffer(stride * job.Panels);
         for (int q = 0; q < job.Panels; q++)
         {
-            PackPanel(transB, b, ldb, k, q * w, Math.Min(w, n - q * w), w, packed + q * stride);
+            PackPanel(transB, b, ldb, k, q * w, Math.Min(w, n - q * w), w, job.VectorWidth, packed + q * stride);
         }
 
         job.PanelBase = packed;
@@ -299,15 +302,17 @@ public static unsafe class Gemm
     }
 
     /// <summary>Copies columns j0..j0+width of op(B), all k rows, into a k×panelWidth row-major panel, zero-padded.</summary>
-    private static void PackPanel(bool transB, float* b, int ldb, int k, int j0, int width, int panelWidth, float* dst)
+    private static void PackPanel(bool transB, float* b, int ldb, int k, int j0, int width, int panelWidth, int vectorWidth, float* dst)
     {
+        // Only the vectors the microkernel reads are written: columns up to the next whole vector.
+        int padded = Math.Min(panelWidth, (width + vectorWidth - 1) / vectorWidth * vectorWidth);
         if (!transB)
         {
             for (int p = 0; p < k; p++)
             {
                 float* d = dst + (long)p * panelWidth;
                 new ReadOnlySpan<float>(b + (long)p * ldb + j0, width).CopyTo(new Span<float>(d, width));
-                new Span<float>(d + width, panelWidth - width).Clear();
+                new Span<float>(d + width, padded - width).Clear();
             }
 
             return;
@@ -328,7 +333,7 @@ public static unsafe class Gemm
 
             for (int p = p0; p < p1; p++)
             {
-                new Span<float>(dst + (long)p * panelWidth + width, panelWidth - width).Clear();
+                new Span<float>(dst + (long)p * panelWidth + width, padded - width).Clear();
             }
         }
     }
@@ -365,6 +370,7 @@ public static unsafe class Gemm
     /// Computes rows r0..r1 × panels q0..q1 of C. For each column block and k-block, every 6-row
     /// sliver of A is multiplied with each B panel; a tile's chains continue across k-blocks in order.
     /// </summary>
+    [SkipLocalsInit]
     private static void Tile(in Job job, int r0, int r1, int q0, int q1)
     {
         int w = job.PanelWidth, vw = job.VectorWidth;
@@ -372,7 +378,7 @@ public static unsafe class Gemm
 
         // Small per-item scratch: a packed A sliver (transposed A), a C tile for ragged columns,
         // and the starting row (bias or zeros) padded to a whole panel.
-        float* aPack = stackalloc float[KBlock * TileRows];
+        float* aPack = stackalloc float[KBlock * TileRows + 8];
         float* cEdge = stackalloc float[TileRows * 64];
         float* initPad = stackalloc float[64];
         float* zeros = stackalloc float[64];
@@ -394,18 +400,36 @@ public static unsafe class Gemm
                     {
                         // A is stored k×m: the sliver's 6 values per p are adjacent; copy them densely
                         // so the kernel does not touch a new cache line (and 4 KiB alias) every p.
-                        for (int p = 0; p < kc; p++)
+                        float* src = job.A + (long)p0 * job.Lda + i;
+                        if (rows == TileRows && i + 8 <= job.M)
                         {
-                            float* src = job.A + (long)(p0 + p) * job.Lda + i;
-                            for (int r = 0; r < rows; r++)
+                            // One 8-float copy per p; its last two floats are overwritten by the next p
+                            // (aPack has room for the final overhang).
+                            for (int p = 0; p < kc; p++, src += job.Lda)
                             {
-                                aPack[p * TileRows + r] = src[r];
+                                Vector256.Store(Vector256.Load(src), aPack + p * TileRows);
+                            }
+                        }
+                        else
+                        {
+                            for (int p = 0; p < kc; p++, src += job.Lda)
+                            {
+                                for (int r = 0; r < rows; r++)
+                                {
+                                    aPack[p * TileRows + r] = src[r];
+                                }
                             }
                         }
 
                         aSliver = aPack;
                         rsA = 1;
                         psA = TileRows;
+                    }
+                    else if (job.TransA)
+                    {
+                        aSliver = job.A + (long)p0 * job.Lda + i;
+                        rsA = 1;
+                        psA = job.Lda;
                     }
                     else
                     {

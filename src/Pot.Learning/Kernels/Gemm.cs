@@ -318,24 +318,61 @@ public static unsafe class Gemm
             return;
         }
 
-        // op(B)[p, j] = b[j·ldb + p]: a transpose, done in blocks of 16 p so the writes stay in L1.
-        for (int p0 = 0; p0 < k; p0 += 16)
+        // op(B)[p, j] = b[j·ldb + p]: a transpose, done as 8×8 register transposes where whole
+        // blocks fit and element by element on the ragged rims.
+        int p8 = k & ~7, j8 = width & ~7;
+        for (int p0 = 0; p0 < p8; p0 += 8)
         {
-            int p1 = Math.Min(k, p0 + 16);
-            for (int j = 0; j < width; j++)
+            for (int j = 0; j < j8; j += 8)
             {
-                float* src = b + (long)(j0 + j) * ldb;
-                for (int p = p0; p < p1; p++)
-                {
-                    dst[(long)p * panelWidth + j] = src[p];
-                }
+                Transpose8x8(b + (long)(j0 + j) * ldb + p0, ldb, dst + (long)p0 * panelWidth + j, panelWidth);
             }
+        }
 
-            for (int p = p0; p < p1; p++)
+        for (int j = 0; j < width; j++)
+        {
+            float* src = b + (long)(j0 + j) * ldb;
+            for (int p = j < j8 ? p8 : 0; p < k; p++)
+            {
+                dst[(long)p * panelWidth + j] = src[p];
+            }
+        }
+
+        if (padded > width)
+        {
+            for (int p = 0; p < k; p++)
             {
                 new Span<float>(dst + (long)p * panelWidth + width, padded - width).Clear();
             }
         }
+    }
+
+    /// <summary>Writes the transpose of the 8×8 block at src (row stride ldSrc) to dst (row stride ldDst).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, int ldSrc, float* dst, int ldDst)
+    {
+        Vector256<float> r0 = Vector256.Load(src), r1 = Vector256.Load(src + ldSrc);
+        Vector256<float> r2 = Vector256.Load(src + 2 * ldSrc), r3 = Vector256.Load(src + 3 * ldSrc);
+        Vector256<float> r4 = Vector256.Load(src + 4 * ldSrc), r5 = Vector256.Load(src + 5 * ldSrc);
+        Vector256<float> r6 = Vector256.Load(src + 6 * ldSrc), r7 = Vector256.Load(src + 7 * ldSrc);
+
+        // Interleave pairs of rows, then pairs of pairs within 128-bit lanes, then swap lane halves.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(u0, u4, 0x20).Store(dst);
+        Avx.Permute2x128(u1, u5, 0x20).Store(dst + ldDst);
+        Avx.Permute2x128(u2, u6, 0x20).Store(dst + 2 * ldDst);
+        Avx.Permute2x128(u3, u7, 0x20).Store(dst + 3 * ldDst);
+        Avx.Permute2x128(u0, u4, 0x31).Store(dst + 4 * ldDst);
+        Avx.Permute2x128(u1, u5, 0x31).Store(dst + 5 * ldDst);
+        Avx.Permute2x128(u2, u6, 0x31).Store(dst + 6 * ldDst);
+        Avx.Permute2x128(u3, u7, 0x31).Store(dst + 7 * ldDst);
     }
 
     /// <summary>Splits C into independent tiles (row range × panel range) and runs them.</summary>

@@ -95,7 +95,8 @@ public unsafe class GemmBenchmarks
                 .WithWarmupCount(3)
                 .WithIterationCount(7));
             AddColumn(new GflopsColumn(relative: false), new GflopsColumn(relative: true));
-            HideColumns(Column.Error, Column.StdDev, Column.RatioSD);
+            HideColumns(Column.Error, Column.StdDev, Column.RatioSD, Column.Job, Column.Toolchain,
+                Column.IterationCount, Column.LaunchCount, Column.WarmupCount);
         }
     }
 

@@ -49,6 +49,7 @@ public static unsafe class Gemm
     // about as much as the multiply itself.
     private const int DirectRowsMax = 48;
 
+
     /// <summary>The fastest path this machine supports; what the public overloads use.</summary>
     internal static GemmPath BestPath { get; } =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmPath.Vector512
@@ -212,8 +213,10 @@ public static unsafe class Gemm
             Bias = bias,
             Accumulate = accumulate,
         };
-        job.PanelWidth = job.Wide ? 64 : 16;
         job.VectorWidth = job.Wide ? 16 : 8;
+
+        // A narrow C gets one panel just wide enough, so tiny products do not pack zero columns.
+        job.PanelWidth = Math.Min(job.Wide ? 64 : 16, (n + job.VectorWidth - 1) / job.VectorWidth * job.VectorWidth);
         job.Panels = (n + job.PanelWidth - 1) / job.PanelWidth;
         PrepareB(ref job, transB, b, ldb);
         Run(in job, parallelism);
@@ -280,7 +283,7 @@ public static unsafe class Gemm
             {
                 // The microkernel reads whole vectors; a ragged last panel is copied with zero padding.
                 job.EdgePanel = PackBuffer((long)k * w);
-                PackPanel(transB, b, ldb, k, (job.Panels - 1) * w, lastWidth, w, job.EdgePanel);
+                PackPanel(transB, b, ldb, k, (job.Panels - 1) * w, lastWidth, w, job.VectorWidth, job.EdgePanel);
             }
 
             return;
@@ -290,7 +293,7 @@ public static unsafe class Gemm
         float* packed = PackBuffer(stride * job.Panels);
         for (int q = 0; q < job.Panels; q++)
         {
-            PackPanel(transB, b, ldb, k, q * w, Math.Min(w, n - q * w), w, packed + q * stride);
+            PackPanel(transB, b, ldb, k, q * w, Math.Min(w, n - q * w), w, job.VectorWidth, packed + q * stride);
         }
 
         job.PanelBase = packed;
@@ -299,38 +302,77 @@ public static unsafe class Gemm
     }
 
     /// <summary>Copies columns j0..j0+width of op(B), all k rows, into a k×panelWidth row-major panel, zero-padded.</summary>
-    private static void PackPanel(bool transB, float* b, int ldb, int k, int j0, int width, int panelWidth, float* dst)
+    private static void PackPanel(bool transB, float* b, int ldb, int k, int j0, int width, int panelWidth, int vectorWidth, float* dst)
     {
+        // Only the vectors the microkernel reads are written: columns up to the next whole vector.
+        int padded = Math.Min(panelWidth, (width + vectorWidth - 1) / vectorWidth * vectorWidth);
         if (!transB)
         {
             for (int p = 0; p < k; p++)
             {
                 float* d = dst + (long)p * panelWidth;
                 new ReadOnlySpan<float>(b + (long)p * ldb + j0, width).CopyTo(new Span<float>(d, width));
-                new Span<float>(d + width, panelWidth - width).Clear();
+                new Span<float>(d + width, padded - width).Clear();
             }
 
             return;
         }
 
-        // op(B)[p, j] = b[j·ldb + p]: a transpose, done in blocks of 16 p so the writes stay in L1.
-        for (int p0 = 0; p0 < k; p0 += 16)
+        // op(B)[p, j] = b[j·ldb + p]: a transpose, done as 8×8 register transposes where whole
+        // blocks fit and element by element on the ragged rims.
+        int p8 = k & ~7, j8 = width & ~7;
+        for (int p0 = 0; p0 < p8; p0 += 8)
         {
-            int p1 = Math.Min(k, p0 + 16);
-            for (int j = 0; j < width; j++)
+            for (int j = 0; j < j8; j += 8)
             {
-                float* src = b + (long)(j0 + j) * ldb;
-                for (int p = p0; p < p1; p++)
-                {
-                    dst[(long)p * panelWidth + j] = src[p];
-                }
-            }
-
-            for (int p = p0; p < p1; p++)
-            {
-                new Span<float>(dst + (long)p * panelWidth + width, panelWidth - width).Clear();
+                Transpose8x8(b + (long)(j0 + j) * ldb + p0, ldb, dst + (long)p0 * panelWidth + j, panelWidth);
             }
         }
+
+        for (int j = 0; j < width; j++)
+        {
+            float* src = b + (long)(j0 + j) * ldb;
+            for (int p = j < j8 ? p8 : 0; p < k; p++)
+            {
+                dst[(long)p * panelWidth + j] = src[p];
+            }
+        }
+
+        if (padded > width)
+        {
+            for (int p = 0; p < k; p++)
+            {
+                new Span<float>(dst + (long)p * panelWidth + width, padded - width).Clear();
+            }
+        }
+    }
+
+    /// <summary>Writes the transpose of the 8×8 block at src (row stride ldSrc) to dst (row stride ldDst).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, int ldSrc, float* dst, int ldDst)
+    {
+        Vector256<float> r0 = Vector256.Load(src), r1 = Vector256.Load(src + ldSrc);
+        Vector256<float> r2 = Vector256.Load(src + 2 * ldSrc), r3 = Vector256.Load(src + 3 * ldSrc);
+        Vector256<float> r4 = Vector256.Load(src + 4 * ldSrc), r5 = Vector256.Load(src + 5 * ldSrc);
+        Vector256<float> r6 = Vector256.Load(src + 6 * ldSrc), r7 = Vector256.Load(src + 7 * ldSrc);
+
+        // Interleave pairs of rows, then pairs of pairs within 128-bit lanes, then swap lane halves.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(u0, u4, 0x20).Store(dst);
+        Avx.Permute2x128(u1, u5, 0x20).Store(dst + ldDst);
+        Avx.Permute2x128(u2, u6, 0x20).Store(dst + 2 * ldDst);
+        Avx.Permute2x128(u3, u7, 0x20).Store(dst + 3 * ldDst);
+        Avx.Permute2x128(u0, u4, 0x31).Store(dst + 4 * ldDst);
+        Avx.Permute2x128(u1, u5, 0x31).Store(dst + 5 * ldDst);
+        Avx.Permute2x128(u2, u6, 0x31).Store(dst + 6 * ldDst);
+        Avx.Permute2x128(u3, u7, 0x31).Store(dst + 7 * ldDst);
     }
 
     /// <summary>Splits C into independent tiles (row range × panel range) and runs them.</summary>
@@ -365,6 +407,7 @@ public static unsafe class Gemm
     /// Computes rows r0..r1 × panels q0..q1 of C. For each column block and k-block, every 6-row
     /// sliver of A is multiplied with each B panel; a tile's chains continue across k-blocks in order.
     /// </summary>
+    [SkipLocalsInit]
     private static void Tile(in Job job, int r0, int r1, int q0, int q1)
     {
         int w = job.PanelWidth, vw = job.VectorWidth;
@@ -372,7 +415,7 @@ public static unsafe class Gemm
 
         // Small per-item scratch: a packed A sliver (transposed A), a C tile for ragged columns,
         // and the starting row (bias or zeros) padded to a whole panel.
-        float* aPack = stackalloc float[KBlock * TileRows];
+        float* aPack = stackalloc float[KBlock * TileRows + 8];
         float* cEdge = stackalloc float[TileRows * 64];
         float* initPad = stackalloc float[64];
         float* zeros = stackalloc float[64];
@@ -394,18 +437,36 @@ public static unsafe class Gemm
                     {
                         // A is stored k×m: the sliver's 6 values per p are adjacent; copy them densely
                         // so the kernel does not touch a new cache line (and 4 KiB alias) every p.
-                        for (int p = 0; p < kc; p++)
+                        float* src = job.A + (long)p0 * job.Lda + i;
+                        if (rows == TileRows && i + 8 <= job.M)
                         {
-                            float* src = job.A + (long)(p0 + p) * job.Lda + i;
-                            for (int r = 0; r < rows; r++)
+                            // One 8-float copy per p; its last two floats are overwritten by the next p
+                            // (aPack has room for the final overhang).
+                            for (int p = 0; p < kc; p++, src += job.Lda)
                             {
-                                aPack[p * TileRows + r] = src[r];
+                                Vector256.Store(Vector256.Load(src), aPack + p * TileRows);
+                            }
+                        }
+                        else
+                        {
+                            for (int p = 0; p < kc; p++, src += job.Lda)
+                            {
+                                for (int r = 0; r < rows; r++)
+                                {
+                                    aPack[p * TileRows + r] = src[r];
+                                }
                             }
                         }
 
                         aSliver = aPack;
                         rsA = 1;
                         psA = TileRows;
+                    }
+                    else if (job.TransA)
+                    {
+                        aSliver = job.A + (long)p0 * job.Lda + i;
+                        rsA = 1;
+                        psA = job.Lda;
                     }
                     else
                     {

@@ -173,7 +173,30 @@ public static class ModelCommitment
         return leafFloats.Length <= LeafFloats && proof.Verify(HashLeaf(leafFloats), root);
     }
 
+    // Below this many leaves (1 MiB of floats) threads cost more than they save.
+    private const int ParallelLeafThreshold = 256;
+
     private static void HashLeaves(IReadOnlyList<ReadOnlyMemory<float>> tensors, Span<byte> leafHashes)
+    {
+        int leafCount = leafHashes.Length / MerkleHash.Size;
+        if (leafCount >= ParallelLeafThreshold && Environment.ProcessorCount > 1)
+        {
+            byte[] hashes = ArrayPool<byte>.Shared.Rent(leafHashes.Length);
+            try
+            {
+                HashLeavesInParallel(tensors, hashes, leafCount);
+                hashes.AsSpan(0, leafHashes.Length).CopyTo(leafHashes);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(hashes);
+            }
+            return;
+        }
+        HashLeavesSequentially(tensors, leafHashes);
+    }
+
+    private static void HashLeavesSequentially(IReadOnlyList<ReadOnlyMemory<float>> tensors, Span<byte> leafHashes)
     {
         // A leaf may straddle tensor boundaries, so floats are streamed into one framed buffer
         // (prefix byte + 4 KiB) that is hashed whenever it fills up; the buffer is reused for all leaves.
@@ -207,6 +230,74 @@ public static class ModelCommitment
         finally
         {
             ArrayPool<byte>.Shared.Return(framed);
+        }
+    }
+
+    /// <summary>
+    /// Hashes leaves on all cores. Each leaf hash depends only on its own floats, so splitting the leaf
+    /// range between threads cannot change any result; each worker reuses one framed buffer.
+    /// </summary>
+    private static void HashLeavesInParallel(IReadOnlyList<ReadOnlyMemory<float>> tensors, byte[] leafHashes, int leafCount)
+    {
+        var starts = new long[tensors.Count + 1];
+        for (int t = 0; t < tensors.Count; t++)
+        {
+            starts[t + 1] = starts[t] + tensors[t].Length;
+        }
+        long total = starts[^1];
+        int workers = Math.Min(Environment.ProcessorCount, leafCount / 64);
+        Parallel.For(0, workers, worker =>
+        {
+            int first = (int)((long)leafCount * worker / workers);
+            int end = (int)((long)leafCount * (worker + 1) / workers);
+            byte[] framed = ArrayPool<byte>.Shared.Rent(1 + LeafBytes);
+            try
+            {
+                framed[0] = MerkleHash.LeafPrefix;
+                for (int leaf = first; leaf < end; leaf++)
+                {
+                    long begin = (long)leaf * LeafFloats;
+                    int length = (int)Math.Min(LeafFloats, total - begin);
+                    FillLeaf(tensors, starts, begin, length, framed.AsSpan(1));
+                    SHA256.HashData(framed.AsSpan(0, 1 + length * sizeof(float)), leafHashes.AsSpan(leaf * MerkleHash.Size, MerkleHash.Size));
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(framed);
+            }
+        });
+    }
+
+    /// <summary>Writes floats [begin, begin+length) of the concatenated stream as fp32 LE into destination.</summary>
+    private static void FillLeaf(IReadOnlyList<ReadOnlyMemory<float>> tensors, long[] starts, long begin, int length, Span<byte> destination)
+    {
+        int t = Array.BinarySearch(starts, begin);
+        // An exact hit may land on an empty tensor; move to the last tensor starting at 'begin'. A miss
+        // gives the complement of the next larger start, so the tensor holding 'begin' is one before it.
+        if (t >= 0)
+        {
+            while (t + 1 < tensors.Count && starts[t + 1] == begin)
+            {
+                t++;
+            }
+        }
+        else
+        {
+            t = ~t - 1;
+        }
+        int filled = 0;
+        while (filled < length)
+        {
+            ReadOnlySpan<float> tensor = tensors[t].Span;
+            int from = (int)(begin + filled - starts[t]);
+            int take = Math.Min(tensor.Length - from, length - filled);
+            if (take > 0)
+            {
+                WriteLittleEndian(tensor.Slice(from, take), destination[(filled * sizeof(float))..]);
+                filled += take;
+            }
+            t++;
         }
     }
 }

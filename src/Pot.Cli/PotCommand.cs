@@ -13,6 +13,8 @@ public static class PotCommand
         root.Subcommands.Add(TrainCommands.CreateTrain());
         root.Subcommands.Add(TrainCommands.CreateEval());
         root.Subcommands.Add(TrainCommands.CreateGenerate());
+        root.Subcommands.Add(InspectCommands.Create());
+        root.Subcommands.Add(KeysCommands.Create());
         return root;
     }
 }

@@ -173,8 +173,64 @@ public static class ModelCommitment
         return leafFloats.Length <= LeafFloats && proof.Verify(HashLeaf(leafFloats), root);
     }
 
+    // Below this many leaves (1 MiB of floats) threads cost more than they save.
+    private const int ParallelLeafThreshold = 256;
+
     private static void HashLeaves(IReadOnlyList<ReadOnlyMemory<float>> tensors, Span<byte> leafHashes)
     {
+        int leafCount = leafHashes.Length / MerkleHash.Size;
+        if (leafCount >= ParallelLeafThreshold && Environment.ProcessorCount > 1)
+        {
+            byte[] hashes = ArrayPool<byte>.Shared.Rent(leafHashes.Length);
+            try
+            {
+                HashLeavesInParallel(tensors, hashes, leafCount);
+                hashes.AsSpan(0, leafHashes.Length).CopyTo(leafHashes);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(hashes);
+            }
+            return;
+        }
+        HashLeavesSequentially(tensors, leafHashes);
+    }
+
+    private static void HashLeavesSequentially(IReadOnlyList<ReadOnlyMemory<float>> tensors, Span<byte> leafHashes)
+    {
+        if (BitConverter.IsLittleEndian)
+        {
+            // The in-memory floats already are the leaf bytes: feed them to the hash piece by piece
+            // (a leaf may straddle tensors) without copying.
+            int filled = 0;
+            int index = 0;
+            foreach (ReadOnlyMemory<float> tensor in tensors)
+            {
+                ReadOnlySpan<float> rest = tensor.Span;
+                while (!rest.IsEmpty)
+                {
+                    if (filled == 0)
+                    {
+                        MerkleHash.BeginLeaf();
+                    }
+                    int take = Math.Min(rest.Length, LeafFloats - filled);
+                    MerkleHash.AppendLeafPiece(MemoryMarshal.AsBytes(rest[..take]));
+                    filled += take;
+                    rest = rest[take..];
+                    if (filled == LeafFloats)
+                    {
+                        MerkleHash.FinishLeaf(leafHashes.Slice(index++ * MerkleHash.Size, MerkleHash.Size));
+                        filled = 0;
+                    }
+                }
+            }
+            if (filled > 0)
+            {
+                MerkleHash.FinishLeaf(leafHashes.Slice(index * MerkleHash.Size, MerkleHash.Size));
+            }
+            return;
+        }
+
         // A leaf may straddle tensor boundaries, so floats are streamed into one framed buffer
         // (prefix byte + 4 KiB) that is hashed whenever it fills up; the buffer is reused for all leaves.
         byte[] framed = ArrayPool<byte>.Shared.Rent(1 + LeafBytes);
@@ -207,6 +263,104 @@ public static class ModelCommitment
         finally
         {
             ArrayPool<byte>.Shared.Return(framed);
+        }
+    }
+
+    /// <summary>
+    /// Hashes leaves on all cores. Each leaf hash depends only on its own floats, so splitting the leaf
+    /// range between threads cannot change any result; each worker reuses one framed buffer.
+    /// </summary>
+    private static void HashLeavesInParallel(IReadOnlyList<ReadOnlyMemory<float>> tensors, byte[] leafHashes, int leafCount)
+    {
+        var starts = new long[tensors.Count + 1];
+        for (int t = 0; t < tensors.Count; t++)
+        {
+            starts[t + 1] = starts[t] + tensors[t].Length;
+        }
+        long total = starts[^1];
+        int workers = Math.Min(Environment.ProcessorCount, leafCount / 64);
+        Parallel.For(0, workers, worker =>
+        {
+            int first = (int)((long)leafCount * worker / workers);
+            int end = (int)((long)leafCount * (worker + 1) / workers);
+            byte[] framed = ArrayPool<byte>.Shared.Rent(1 + LeafBytes);
+            try
+            {
+                framed[0] = MerkleHash.LeafPrefix;
+                for (int leaf = first; leaf < end; leaf++)
+                {
+                    long begin = (long)leaf * LeafFloats;
+                    int length = (int)Math.Min(LeafFloats, total - begin);
+                    if (BitConverter.IsLittleEndian)
+                    {
+                        HashLeafInPlace(tensors, starts, begin, length, leafHashes.AsSpan(leaf * MerkleHash.Size, MerkleHash.Size));
+                        continue;
+                    }
+                    FillLeaf(tensors, starts, begin, length, framed.AsSpan(1));
+                    SHA256.HashData(framed.AsSpan(0, 1 + length * sizeof(float)), leafHashes.AsSpan(leaf * MerkleHash.Size, MerkleHash.Size));
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(framed);
+            }
+        });
+    }
+
+    /// <summary>Little-endian hosts: hashes floats [begin, begin+length) straight from the tensors' memory.</summary>
+    private static void HashLeafInPlace(IReadOnlyList<ReadOnlyMemory<float>> tensors, long[] starts, long begin, int length, Span<byte> destination)
+    {
+        int t = TensorHolding(starts, tensors.Count, begin);
+        MerkleHash.BeginLeaf();
+        int done = 0;
+        while (done < length)
+        {
+            ReadOnlySpan<float> tensor = tensors[t].Span;
+            int from = (int)(begin + done - starts[t]);
+            int take = Math.Min(tensor.Length - from, length - done);
+            if (take > 0)
+            {
+                MerkleHash.AppendLeafPiece(MemoryMarshal.AsBytes(tensor.Slice(from, take)));
+                done += take;
+            }
+            t++;
+        }
+        MerkleHash.FinishLeaf(destination);
+    }
+
+    /// <summary>Index of the tensor that holds stream position <paramref name="begin"/> (skipping empty tensors).</summary>
+    private static int TensorHolding(long[] starts, int tensorCount, long begin)
+    {
+        int t = Array.BinarySearch(starts, begin);
+        // An exact hit may land on an empty tensor; move to the last tensor starting at 'begin'. A miss
+        // gives the complement of the next larger start, so the tensor holding 'begin' is one before it.
+        if (t >= 0)
+        {
+            while (t + 1 < tensorCount && starts[t + 1] == begin)
+            {
+                t++;
+            }
+            return t;
+        }
+        return ~t - 1;
+    }
+
+    /// <summary>Writes floats [begin, begin+length) of the concatenated stream as fp32 LE into destination.</summary>
+    private static void FillLeaf(IReadOnlyList<ReadOnlyMemory<float>> tensors, long[] starts, long begin, int length, Span<byte> destination)
+    {
+        int t = TensorHolding(starts, tensors.Count, begin);
+        int filled = 0;
+        while (filled < length)
+        {
+            ReadOnlySpan<float> tensor = tensors[t].Span;
+            int from = (int)(begin + filled - starts[t]);
+            int take = Math.Min(tensor.Length - from, length - filled);
+            if (take > 0)
+            {
+                WriteLittleEndian(tensor.Slice(from, take), destination[(filled * sizeof(float))..]);
+                filled += take;
+            }
+            t++;
         }
     }
 }

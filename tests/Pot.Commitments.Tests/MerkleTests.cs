@@ -78,6 +78,18 @@ public class MerkleTests
     }
 
     [Fact]
+    public void LargeLeavesUseThePooledBufferAndStillHashAsRfc6962Leaves()
+    {
+        // Proves leaves above the 1 KiB stack limit hash to SHA-256(0x00 || leaf) like small ones.
+        foreach (int size in new[] { 1024, 1025, 5000, 70_000 })
+        {
+            var leaf = new byte[size];
+            new Random(size).NextBytes(leaf);
+            Assert.Equal(System.Security.Cryptography.SHA256.HashData([0x00, .. leaf]), MerkleHash.HashLeaf(leaf));
+        }
+    }
+
+    [Fact]
     public void FixedLeafFastPathEqualsGenericPathIncludingShortLastLeaf()
     {
         // Proves the allocation-free fixed-size leaf path cuts data the documented way (last leaf short).

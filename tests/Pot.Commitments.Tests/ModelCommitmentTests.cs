@@ -77,4 +77,26 @@ public class ModelCommitmentTests
         Assert.NotEqual(ModelCommitment.ComputeRoot([zeros]), ModelCommitment.ComputeRoot([negativeZeros]));
         Assert.Throws<ArgumentOutOfRangeException>(() => ModelCommitment.ProveLeaf(tensors, 3));
     }
+
+    [Fact]
+    public void ParallelLeafHashingOfALargeModelEqualsTheReferenceForAnyTensorSplit()
+    {
+        // Proves the multi-threaded path (used from 256 leaves up) gives the reference root, including tensors
+        // that are empty, shorter than a leaf, or straddle many leaves.
+        float[] all = RandomFloats(300 * 1024 + 77, 9);
+        byte[] expected = ReferenceMerkle.Mth(LittleEndianBytes(all).Chunk(4096).ToList());
+        Assert.Equal(expected, ModelCommitment.ComputeRoot([all]));
+        var rng = new Random(4);
+        var split = new List<ReadOnlyMemory<float>>();
+        int offset = 0;
+        while (offset < all.Length)
+        {
+            int length = Math.Min(all.Length - offset, rng.Next(4) switch { 0 => 0, 1 => rng.Next(1, 50), 2 => rng.Next(1000, 3000), _ => rng.Next(10_000, 40_000) });
+            split.Add(all.AsMemory(offset, length));
+            offset += length;
+        }
+        split.Add(ReadOnlyMemory<float>.Empty);
+        Assert.Equal(expected, ModelCommitment.ComputeRoot(split));
+        Assert.Equal(expected, ModelCommitment.BuildTree(split).Root);
+    }
 }

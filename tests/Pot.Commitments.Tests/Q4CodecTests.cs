@@ -50,6 +50,39 @@ public class Q4CodecTests
     }
 
     [Fact]
+    public void SimdPathProducesTheSameBytesAsTheScalarTranscription()
+    {
+        // Proves the vectorised quantizer is byte-identical to the scalar transcription of the reference on
+        // 20 000 blocks mixing scales, exact .5 ties, repeated maxima of both signs and tiny values.
+        var rng = new Random(2024);
+        const int blocks = 20_000;
+        var x = new float[blocks * 32];
+        for (int b = 0; b < blocks; b++)
+        {
+            double scale = Math.Pow(10, rng.Next(-40, 6));
+            for (int j = 0; j < 32; j++)
+            {
+                x[b * 32 + j] = (b % 5) switch
+                {
+                    0 => (float)(rng.Next(-16, 17) * 0.5),
+                    1 => (float)((rng.NextDouble() * 2 - 1) * scale),
+                    2 => j % 7 == 0 ? (rng.Next(2) == 0 ? 3f : -3f) : (float)(rng.NextDouble() * 3),
+                    3 => j == 0 ? -8f : (float)(rng.Next(-160, 161) / 20.0),
+                    _ => BitConverter.Int32BitsToSingle(rng.Next(1, 0x00ffffff)) * (rng.Next(2) == 0 ? 1 : -1),
+                };
+            }
+        }
+        var fast = new byte[blocks * 18];
+        var scalar = new byte[blocks * 18];
+        Q4Codec.QuantizeBlocks(x, fast);
+        Q4Codec.QuantizeBlocksScalar(x, scalar);
+        for (int b = 0; b < blocks; b++)
+        {
+            Assert.True(scalar.AsSpan(b * 18, 18).SequenceEqual(fast.AsSpan(b * 18, 18)), $"block {b} differs");
+        }
+    }
+
+    [Fact]
     public void KnownBlockHasTheHandComputedLayout()
     {
         // Proves the byte layout by hand: max = -8 gives d = 1 (fp16 0x3c00), x + 8.5 truncated, low nibble = j, high = j+16.
@@ -210,5 +243,31 @@ public class Q4CodecTests
             }
             Fuzz.OnlyFormatErrors(() => Q4Blob.Decode(input));
         }
+    }
+}
+
+public class UpdateCommitmentTests
+{
+    [Fact]
+    public void UpdateLeafICoversExactlyModelLeafIAndItsProofVerifies()
+    {
+        // Proves the quantization-consistency check works leaf by leaf: quantizing model leaf i's floats alone
+        // reproduces update leaf i's bytes, and that leaf verifies against the update root.
+        var rng = new Random(31);
+        float[] delta = Enumerable.Range(0, 3 * 1024 + 100).Select(_ => (float)(rng.NextDouble() - 0.5) * 1e-3f).ToArray();
+        byte[] blob = Q4Blob.Encode(delta);
+        byte[] root = UpdateCommitment.ComputeRoot(blob);
+        var tree = UpdateCommitment.BuildTree(blob);
+        Assert.Equal(root, tree.Root);
+        Assert.Equal(ModelCommitment.LeafCount(delta.Length), tree.LeafCount);
+        for (int leaf = 0; leaf < tree.LeafCount; leaf++)
+        {
+            float[] floats = ModelCommitment.ReadLeaf([delta], leaf);
+            byte[] requantized = Q4Blob.Encode(floats)[Q4Blob.HeaderBytes..];
+            Assert.Equal(requantized, UpdateCommitment.LeafBytesOf(blob, leaf).ToArray());
+            Assert.True(tree.ProveInclusion(leaf).Verify(Merkle.MerkleHash.HashLeaf(requantized), root));
+        }
+        Assert.Equal(4 * 18, UpdateCommitment.LeafBytesOf(blob, 3).Length);
+        Assert.Throws<PotFormatException>(() => UpdateCommitment.ComputeRoot(blob[..^1]));
     }
 }

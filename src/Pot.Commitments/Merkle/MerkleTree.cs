@@ -169,7 +169,7 @@ public sealed class MerkleTree
 
     /// <summary>
     /// Fast path: hashes consecutive fixed-size leaves of <paramref name="data"/> (last may be short)
-    /// into <paramref name="leafHashes"/>, reusing one framing buffer for all leaves.
+    /// into <paramref name="leafHashes"/>, reusing this thread's SHA-256 context for all leaves.
     /// </summary>
     /// <param name="data">The data.</param>
     /// <param name="leafSize">Leaf size in bytes.</param>
@@ -181,22 +181,10 @@ public sealed class MerkleTree
         {
             throw new ArgumentException($"leaf hash buffer is {leafHashes.Length} bytes; {count} leaves need {count * MerkleHash.Size}", nameof(leafHashes));
         }
-        // One framed buffer (prefix byte + leaf) for the whole loop: SHA256.HashData takes a single
-        // span, and copying 4 KiB is a few percent of the cost of hashing it.
-        byte[] framed = ArrayPool<byte>.Shared.Rent(leafSize + 1);
-        try
+        for (int i = 0; i < count; i++)
         {
-            framed[0] = MerkleHash.LeafPrefix;
-            for (int i = 0; i < count; i++)
-            {
-                ReadOnlySpan<byte> leaf = data.Slice(i * leafSize, Math.Min(leafSize, data.Length - i * leafSize));
-                leaf.CopyTo(framed.AsSpan(1));
-                System.Security.Cryptography.SHA256.HashData(framed.AsSpan(0, leaf.Length + 1), leafHashes.Slice(i * MerkleHash.Size, MerkleHash.Size));
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(framed);
+            ReadOnlySpan<byte> leaf = data.Slice(i * leafSize, Math.Min(leafSize, data.Length - i * leafSize));
+            MerkleHash.HashLeaf(leaf, leafHashes.Slice(i * MerkleHash.Size, MerkleHash.Size));
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Pot.Commitments.Quantization;
 
@@ -61,6 +62,87 @@ public static class Q4Codec
             throw new ArgumentException($"destination is {destination.Length} bytes; {blocks} blocks need {blocks * BlockBytes}", nameof(destination));
         }
         for (int b = 0; b < blocks; b++)
+        {
+            ReadOnlySpan<float> x = source.Slice(b * BlockFloats, BlockFloats);
+            Span<byte> y = destination.Slice(b * BlockBytes, BlockBytes);
+            if (!Vector256.IsHardwareAccelerated || !TryQuantizeBlockVectorized(x, y))
+            {
+                QuantizeBlock(x, y, b);
+            }
+        }
+    }
+
+    /// <summary>
+    /// SIMD version of <see cref="QuantizeBlock"/> for the common case. It declines (returns false, the
+    /// scalar path then runs) for non-finite input and for scales below the fp32 normal range, where
+    /// x·id can leave [−8, 8] and the C cast's wrap-around behaviour matters; otherwise every code lies
+    /// in [0, 16] and plain truncation equals the reference's cast, so the bytes are identical.
+    /// Multiplication and addition stay separate operations (no FMA), as in the reference.
+    /// </summary>
+    private static bool TryQuantizeBlockVectorized(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        ref float first = ref MemoryMarshal.GetReference(x);
+        Vector256<float> v0 = Vector256.LoadUnsafe(ref first, 0);
+        Vector256<float> v1 = Vector256.LoadUnsafe(ref first, 8);
+        Vector256<float> v2 = Vector256.LoadUnsafe(ref first, 16);
+        Vector256<float> v3 = Vector256.LoadUnsafe(ref first, 24);
+        // x − x is 0 for finite x and NaN for NaN or ±∞.
+        Vector256<float> finite = (v0 - v0) + (v1 - v1) + (v2 - v2) + (v3 - v3);
+        if (!Vector256.EqualsAll(finite, Vector256<float>.Zero))
+        {
+            return false;
+        }
+        Vector256<float> absMax = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
+        float amax = 0f;
+        for (int i = 0; i < Vector256<float>.Count; i++)
+        {
+            amax = MathF.Max(amax, absMax.GetElement(i));
+        }
+        float max = 0f;
+        if (amax > 0f)
+        {
+            // The reference keeps the first element of largest magnitude.
+            for (int j = 0; j < BlockFloats; j++)
+            {
+                if (MathF.Abs(x[j]) == amax)
+                {
+                    max = x[j];
+                    break;
+                }
+            }
+        }
+        float d = max / -8f;
+        if (d != 0f && !float.IsNormal(d))
+        {
+            return false;
+        }
+        float id = d != 0f ? 1f / d : 0f;
+        Half dh = (Half)d;
+        if (Half.IsInfinity(dh))
+        {
+            return false; // the scalar path reports the overflow with its position
+        }
+        BinaryPrimitives.WriteUInt16LittleEndian(y, BitConverter.HalfToUInt16Bits(dh));
+        Vector256<float> scale = Vector256.Create(id);
+        Vector256<float> half = Vector256.Create(8.5f);
+        Vector256<int> fifteen = Vector256.Create(15);
+        Vector256<int> c0 = Vector256.Min(Vector256.ConvertToInt32(Vector256.Add(Vector256.Multiply(v0, scale), half)), fifteen);
+        Vector256<int> c1 = Vector256.Min(Vector256.ConvertToInt32(Vector256.Add(Vector256.Multiply(v1, scale), half)), fifteen);
+        Vector256<int> c2 = Vector256.Min(Vector256.ConvertToInt32(Vector256.Add(Vector256.Multiply(v2, scale), half)), fifteen);
+        Vector256<int> c3 = Vector256.Min(Vector256.ConvertToInt32(Vector256.Add(Vector256.Multiply(v3, scale), half)), fifteen);
+        // Byte j = code(j) | code(j+16) << 4: elements 0-7 pair with 16-23, 8-15 with 24-31.
+        Vector256<int> packedLow = c0 | Vector256.ShiftLeft(c2, 4);
+        Vector256<int> packedHigh = c1 | Vector256.ShiftLeft(c3, 4);
+        Vector256<short> shorts = Vector256.Narrow(packedLow, packedHigh);
+        Vector128<byte> bytes = Vector128.Narrow(shorts.GetLower().AsUInt16(), shorts.GetUpper().AsUInt16());
+        bytes.CopyTo(y[2..]);
+        return true;
+    }
+
+    /// <summary>The scalar transcription of the reference for every block (tests compare it with the SIMD path).</summary>
+    internal static void QuantizeBlocksScalar(ReadOnlySpan<float> source, Span<byte> destination)
+    {
+        for (int b = 0; b < source.Length / BlockFloats; b++)
         {
             QuantizeBlock(source.Slice(b * BlockFloats, BlockFloats), destination.Slice(b * BlockBytes, BlockBytes), b);
         }

@@ -71,10 +71,10 @@ public sealed record ConsensusOptions
     public int MaxBatchTransactions { get; init; } = 32;
     /// <summary>How long a primary waits for a batch to fill before proposing.</summary>
     public long BatchDelayMs { get; init; } = 5;
-    /// <summary>Base view-change timeout T; the k-th consecutive failed view waits T·2^k (PBFT 4.5.2).</summary>
-    public long ViewTimeoutMs { get; init; } = 400;
+    /// <summary>View timeout T: a backup waiting this long for progress starts a view change; during a view change the k-th consecutive failed view is abandoned after T·2^k with a quorum of view-changes (PBFT 4.5.2).</summary>
+    public long ViewTimeoutMs { get; init; } = 300;
     /// <summary>Cap on k in T·2^k.</summary>
-    public int MaxTimeoutDoublings { get; init; } = 6;
+    public int MaxTimeoutDoublings { get; init; } = 4;
     /// <summary>How long to wait for a state-transfer response before asking another replica.</summary>
     public long StateTransferRetryMs { get; init; } = 300;
     /// <summary>How many views ahead a message may be and still be buffered rather than dropped.</summary>

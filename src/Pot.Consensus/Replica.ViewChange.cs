@@ -225,6 +225,7 @@ public sealed partial class Replica
         if (!ActiveValidators.Contains(_self)) return;
         _view = newView;
         _changing = true;
+        _quorumTicks = 0;
         var prepared = _slots.Where(s => s.Key > _low && s.Value.Prepared is not null).OrderBy(s => s.Key).Select(s => s.Value.Prepared!).ToArray();
         var vc = Sign(new ViewChange { Sender = _self, NewView = newView, StableHeight = _low, StableDigest = _lowDigest, CheckpointProof = _lowProof, Prepared = prepared });
         Persist(new ViewRecord(newView, Entered: false));

@@ -25,6 +25,7 @@ public sealed partial class Replica
     private long _view;
     private bool _changing;
     private int _failedViews;
+    private long _quorumTicks;
     private NewView? _lastNewView;
     private ViewChange? _myViewChange;
     private long _newViewSentFor = -1;
@@ -254,8 +255,7 @@ public sealed partial class Replica
     {
         _viewTimerGeneration++;
         _viewTimerArmed = true;
-        long delay = _options.ViewTimeoutMs << Math.Min(_failedViews, _options.MaxTimeoutDoublings);
-        _out.Add(new SetTimerOutput(TimerKind.View, _viewTimerGeneration, delay));
+        _out.Add(new SetTimerOutput(TimerKind.View, _viewTimerGeneration, _options.ViewTimeoutMs));
     }
 
     private void DisarmViewTimer()
@@ -280,8 +280,7 @@ public sealed partial class Replica
         {
             case TimerKind.View when t.Generation == _viewTimerGeneration && _viewTimerArmed:
                 _viewTimerArmed = false;
-                _failedViews++;
-                StartViewChange(_view + 1);
+                OnViewTimer();
                 break;
             case TimerKind.Batch when t.Generation == _batchGeneration && _batchArmed:
                 _batchArmed = false;
@@ -292,6 +291,33 @@ public sealed partial class Replica
                 SendStateRequest();
                 break;
         }
+    }
+
+    // PBFT 4.4 / 4.5.2. In normal operation an expiry starts a view change. While changing views the
+    // timer ticks every T: each tick retransmits our view-change (messages may have been lost), and
+    // only ticks after a quorum of view-changes for this view count towards giving up on it; after
+    // 2^k such ticks (k = consecutive failed views, capped) the replica moves to the next view. Not
+    // counting ticks before a quorum is PBFT's rule that keeps honest replicas from racing ahead alone.
+    private void OnViewTimer()
+    {
+        if (!_changing)
+        {
+            _failedViews++;
+            StartViewChange(_view + 1);
+            return;
+        }
+        var set = ActiveValidators;
+        // A replica asking for a later view has given up on this one too, so it counts as support.
+        int support = _latestViewChange.Values.Count(v => v.NewView >= _view && set.Contains(v.Sender));
+        if (support >= set.Quorum) _quorumTicks++;
+        if (_quorumTicks >= 1L << Math.Min(_failedViews, _options.MaxTimeoutDoublings))
+        {
+            _failedViews++;
+            StartViewChange(_view + 1);
+            return;
+        }
+        if (_myViewChange is { } mine && mine.NewView == _view) Send(set.Members, mine);
+        ArmViewTimer();
     }
 
     private void OnStart()

@@ -85,6 +85,17 @@ public sealed partial class Simulation
                 variant = (c with { Digest = RandomDigest() }).SignWith(from.Signer);
                 break;
         }
+        if (variant is not null)
+        {
+            // Colluding Byzantine identities get both versions, so a double voter can back both.
+            foreach (int id in _byzantine.Where(id => id != from.Id))
+            {
+                Send(from, id, message, null);
+                Send(from, id, variant, null);
+            }
+            shuffled = shuffled.Where(id => !_byzantine.Contains(id)).ToArray();
+            half = (shuffled.Length + 1) / 2;
+        }
         for (int i = 0; i < shuffled.Length; i++)
         {
             if (i < half || variant is null) Send(from, shuffled[i], message, null);

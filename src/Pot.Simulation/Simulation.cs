@@ -328,7 +328,12 @@ public sealed partial class Simulation
     {
         transaction ??= MakeClientTransaction();
         _submitted.Add(Convert.ToHexString(transaction));
-        foreach (var p in _processes.Where(p => p.Core is not null)) Step(p, new ClientRequestInput(transaction));
+        foreach (var p in _processes.Where(p => p.Core is not null))
+        {
+            // The second copy of a twin sees a different subset of requests, so the copies' proposals diverge.
+            if (p.Copy == 1 && _rng.Chance(0.5)) continue;
+            Step(p, new ClientRequestInput(transaction));
+        }
     }
 
     private byte[] MakeClientTransaction()

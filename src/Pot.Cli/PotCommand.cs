@@ -10,6 +10,7 @@ public static class PotCommand
     public static RootCommand Build()
     {
         var root = new RootCommand("Proof of Training: a blockchain whose consensus work trains a shared model.");
+        root.Subcommands.Add(SimulateCommands.Create());
         return root;
     }
 }

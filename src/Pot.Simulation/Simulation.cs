@@ -476,9 +476,13 @@ public sealed partial class Simulation
         ByzantineTransmit(from, to, message);
     }
 
+    /// <summary>Optional test hook: return false to drop a message from one node id to another.</summary>
+    public Func<int, int, ConsensusMessage?, bool>? Filter { get; set; }
+
     private void Send(Process from, int toId, ConsensusMessage? message, byte[]? raw)
     {
         if (!_byId.TryGetValue(toId, out var targets)) return;
+        if (Filter is not null && !Filter(from.Id, toId, message)) return;
         foreach (var target in targets)
         {
             if (_blocked.Contains((from.Group, target.Group))) continue;

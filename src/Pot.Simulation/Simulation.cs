@@ -167,6 +167,8 @@ public sealed partial class Simulation
         public long Incarnation;
         public int Group;
         public bool CrashArmed;
+        public long PersistCount;
+        public long CrashAtPersist = -1;
         public readonly List<ConsensusMessage> History = new();
         public readonly List<CommittedOutput> Commits = new();
         public Behavior Behavior = Behavior.Honest;
@@ -366,6 +368,19 @@ public sealed partial class Simulation
         foreach (var p in _byId[id]) p.CrashArmed = true;
     }
 
+    /// <summary>Crashes <paramref name="id"/> just before it writes its persist record number <paramref name="index"/> (counted from 0 over the whole run).</summary>
+    /// <param name="id">Node id.</param>
+    /// <param name="index">Persist record index.</param>
+    public void CrashBeforePersistNumber(int id, long index)
+    {
+        foreach (var p in _byId[id]) p.CrashAtPersist = index;
+    }
+
+    /// <summary>Number of persist records an identity's first copy has written so far.</summary>
+    /// <param name="id">Node id.</param>
+    /// <returns>The count.</returns>
+    public long PersistCountOf(int id) => _byId[id][0].PersistCount;
+
     /// <summary>Restarts a crashed identity from its disk.</summary>
     /// <param name="id">Node id.</param>
     /// <param name="wipeDisk">Forget everything persisted (amnesia; Byzantine behaviour).</param>
@@ -440,8 +455,9 @@ public sealed partial class Simulation
         }
         for (int i = 0; i < outputs.Count; i++)
         {
-            if (i == crashAt)
+            if (i == crashAt || outputs[i] is PersistOutput && p.PersistCount == p.CrashAtPersist)
             {
+                p.CrashAtPersist = -1;
                 CrashProcess(p);
                 return;
             }
@@ -449,6 +465,7 @@ public sealed partial class Simulation
             {
                 case PersistOutput po:
                     p.Disk.Add(po.Record);
+                    p.PersistCount++;
                     break;
                 case SendOutput s:
                     Transmit(p, s.To, s.Message);

@@ -150,7 +150,8 @@ public sealed partial class Replica
         _out.Add(new SetTimerOutput(TimerKind.StateTransfer, _transferGeneration, _options.StateTransferRetryMs));
     }
 
-    // Serves the blocks after the requester's height up to our stable checkpoint with its proof.
+    // State transfer (PBFT 4.3, "a replica fetches the state it is missing"; TOCS 2002 state transfer):
+    // serves the blocks after the requester's height up to our stable checkpoint, with its proof.
     private void OnStateRequest(StateRequest r)
     {
         if (!r.HasValidSignature(_verifier))
@@ -266,6 +267,8 @@ public sealed partial class Replica
         return true;
     }
 
+    // PBFT 4.4: a view-change is accepted if signed by a validator and its checkpoint proof and
+    // prepared certificates are valid; only the latest one per sender is kept (bounded memory).
     private void OnViewChange(ViewChange vc)
     {
         var set = ActiveValidators;

@@ -334,6 +334,8 @@ public sealed partial class Replica
 
     // ---------------------------------------------------------------- client requests
 
+    // PBFT 4.1/4.2: requests wait at every replica (so a backup can time out a primary that ignores
+    // them); the primary batches them into blocks. Committed and oversized ones are ignored.
     private void OnClientRequest(byte[] transaction)
     {
         if (transaction.Length == 0 || transaction.Length > TransactionBatch.MaxTransactionBytes) return;
@@ -615,6 +617,8 @@ public sealed partial class Replica
         CheckCommitted(height);
     }
 
+    // PBFT 4.2: commits are logged per (view, height, sender); a second, different commit from one
+    // sender for the same slot is equivocation and is counted, not stored.
     private void OnCommit(Commit c, Slot slot)
     {
         if (VoteConflict(slot.Commits, c.View, c.Sender, c.Digest, x => x.Digest) is { } reason)

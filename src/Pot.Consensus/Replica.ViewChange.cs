@@ -428,6 +428,7 @@ public sealed partial class Replica
         _view = nv.View;
         _changing = false;
         _lastNewView = nv;
+        _ahead.Clear();
         Persist(new ViewRecord(nv.View, Entered: true));
         if (o.MinS > _low) MakeStable(o.MinS, o.MinDigest, o.MinProof);
         foreach (var slot in _slots.Values)

@@ -30,6 +30,7 @@ public sealed partial class Replica
     private ViewChange? _myViewChange;
     private long _newViewSentFor = -1;
     private readonly Dictionary<int, ViewChange> _latestViewChange = new();
+    private readonly Dictionary<int, long> _ahead = new();
 
     // Message log and checkpoints (PBFT 4.2, 4.3).
     private readonly Dictionary<long, Slot> _slots = new();
@@ -498,6 +499,7 @@ public sealed partial class Replica
             Drop(DropReason.TooFarAhead);
             return;
         }
+        if (view > _view && !_changing) NoteSenderAhead(message.Sender, view, set);
         if (view > _view || _changing || _transferTarget is not null && message is PrePrepare)
         {
             // Early for this replica (the new-view or the state may still be on its way): keep it.
@@ -516,6 +518,22 @@ public sealed partial class Replica
             case Commit c:
                 OnCommit(c, slot);
                 break;
+        }
+    }
+
+    // Extends the f+1 rule of PBFT 4.5.2 to normal-case traffic: a replica that restarted (or missed a
+    // new-view) in an old view sees validly signed votes of a later view from f+1 validators, so at
+    // least one honest replica is there. It asks for that view; replicas already in it answer with
+    // their new-view message (see HelpLaggard), which brings it in.
+    private void NoteSenderAhead(int sender, long view, ValidatorSet set)
+    {
+        if (_ahead.TryGetValue(sender, out long known) && known >= view) return;
+        _ahead[sender] = view;
+        var above = _ahead.Where(p => p.Value > _view && set.Contains(p.Key) && p.Key != _self).Select(p => p.Value).OrderDescending().ToArray();
+        if (above.Length >= set.F + 1 && set.Contains(_self))
+        {
+            _ahead.Clear();
+            StartViewChange(above[set.F]);
         }
     }
 

@@ -123,6 +123,8 @@ public sealed class ScenarioTests(ITestOutputHelper output)
             sim.RunUntil(12_000);
             AssertAgreementAndProgress(sim, 5);
             Assert.True(sim.ReplicaOf(1)!.View >= 1);
+            // The old primary restarted in view 0 and must have rejoined the others' view.
+            Assert.Equal(sim.ReplicaOf(1)!.View, sim.ReplicaOf(0)!.View);
         }
     }
 

@@ -15,6 +15,7 @@ public static class PotCommand
         root.Subcommands.Add(TrainCommands.CreateGenerate());
         root.Subcommands.Add(InspectCommands.Create());
         root.Subcommands.Add(KeysCommands.Create());
+        root.Subcommands.Add(SimulateCommands.Create());
         return root;
     }
 }

@@ -147,6 +147,7 @@ public static class TrainCommands
             ["steps"] = trainer.Step,
             ["seed"] = config.Seed,
             ["threads"] = parallelism.Threads,
+            ["simd"] = Gemm.SimdPath,
             ["parameters"] = trainer.Trainable.Parameters.Count,
             ["loss"] = last.Step > 0 ? last.Loss : null,
             ["valLoss"] = skipEval ? null : eval.ValidationLoss,

@@ -17,11 +17,18 @@ public class DeterminismTests
 
     private static readonly string[] TrainArgs = ["train", "--task", "addition", "--steps", "12", "--seed", "7", "--batch-size", "8", "--skip-eval", "--json"];
 
-    private static string DigestOf(int threads, Dictionary<string, string>? env = null)
+    private static string DigestOf(int threads, Dictionary<string, string>? env = null, string? expectedSimd = null)
     {
         var (code, stdout, stderr) = ChildProcess.RunPot([.. TrainArgs, "--threads", threads.ToString(System.Globalization.CultureInfo.InvariantCulture)], env);
         Assert.True(code == 0, $"pot train failed ({code}): {stderr}");
-        return ChildProcess.LastJsonLine(stdout)["modelRoot"]!.GetValue<string>();
+        var result = ChildProcess.LastJsonLine(stdout);
+        if (expectedSimd is not null)
+        {
+            // The child must really have run the path under test, or the comparison proves nothing.
+            Assert.Equal(expectedSimd, result["simd"]!.GetValue<string>());
+        }
+
+        return result["modelRoot"]!.GetValue<string>();
     }
 
     // Proves one and two threads give the same bits, and that they equal the pinned digest.
@@ -34,18 +41,21 @@ public class DeterminismTests
         Assert.Equal(PinnedDigest, one);
     }
 
-    // Proves the AVX2 path (AVX-512 disabled in the JIT) gives the same bits as the default path.
+    // Proves the AVX2 path gives the same bits as the default path. .NET 10 ignores the old
+    // DOTNET_EnableAVX512F switch (AVX-512 stays on), so DOTNET_EnableAVX512=0 is set as well and
+    // the child reports which path it ran.
     [Fact]
     public void Avx512DisabledGivesSameBits()
     {
-        Assert.Equal(PinnedDigest, DigestOf(2, new() { ["DOTNET_EnableAVX512F"] = "0" }));
+        Assert.Equal(PinnedDigest, DigestOf(2, new() { ["DOTNET_EnableAVX512F"] = "0", ["DOTNET_EnableAVX512"] = "0" }, Kernels.Gemm.SimdPath == "scalar" ? "scalar" : "avx2"));
+        Assert.Equal(PinnedDigest, DigestOf(1, new() { ["DOTNET_EnableAVX512F"] = "0" }));
     }
 
     // Proves the scalar path (every hardware intrinsic disabled) gives the same bits.
     [Fact]
     public void ScalarPathGivesSameBits()
     {
-        Assert.Equal(PinnedDigest, DigestOf(2, new() { ["DOTNET_EnableHWIntrinsic"] = "0" }));
+        Assert.Equal(PinnedDigest, DigestOf(2, new() { ["DOTNET_EnableHWIntrinsic"] = "0" }, "scalar"));
     }
 
     // Proves two in-process runs from the same config agree, and a different seed does not.

@@ -51,6 +51,14 @@ public static unsafe class Gemm
 
 
     /// <summary>The fastest path this machine supports; what the public overloads use.</summary>
+    /// <summary>The vector path this process uses: "avx512", "avx2" or "scalar" (diagnostics only; results are equal).</summary>
+    public static string SimdPath => BestPath switch
+    {
+        GemmPath.Vector512 => "avx512",
+        GemmPath.Vector256 => "avx2",
+        _ => "scalar",
+    };
+
     internal static GemmPath BestPath { get; } =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmPath.Vector512
         : Vector256.IsHardwareAccelerated && Avx2.IsSupported && Fma.IsSupported ? GemmPath.Vector256

@@ -233,6 +233,13 @@ public sealed partial class Replica
         _myViewChange = vc;
         _latestViewChange[_self] = vc;
         Send(ActiveValidators.Members, vc);
+        // Checkpoint messages are never otherwise retransmitted: if they were lost, no checkpoint
+        // becomes stable and the primary stalls at the high watermark. A view change is the sign of
+        // trouble, so resend our own unstable checkpoints with it (PBFT 4.3 assumes eventual delivery).
+        foreach (var (height, bySender) in _checkpoints.Where(p => p.Key > _low).OrderBy(p => p.Key).ToList())
+        {
+            if (bySender.TryGetValue(_self, out var mine)) Send(Config(height).Members.Concat(Config(height + 1).Members), mine);
+        }
         _batchArmed = false;
         _batchDue = false;
         DisarmViewTimer();

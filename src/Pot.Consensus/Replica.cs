@@ -329,6 +329,16 @@ public sealed partial class Replica
             StartViewChange(_view);
         }
         if (_transferTarget is not null) SendStateRequest();
+        // Blocks re-executed from disk emit no checkpoints; sign and send those still unstable,
+        // otherwise a restart right after a checkpoint height could leave it never stable (PBFT 4.3).
+        int k = _options.CheckpointInterval;
+        for (long h = (_low / k + 1) * k; h <= _executed; h += k)
+        {
+            if (!Config(h).Contains(_self)) continue;
+            var checkpoint = Sign(new Checkpoint { Sender = _self, Height = h, StateDigest = _states[(int)h] });
+            Send(Config(h).Members.Concat(Config(h + 1).Members), checkpoint);
+            StoreCheckpoint(checkpoint);
+        }
         _viewTimerArmed = false;
         UpdateViewTimer();
     }

@@ -65,7 +65,7 @@ public static class SimulationRunner
         string? liveness = null;
         if (sim.SafetyViolation is null && sim.MinHonestHeight(validators) < target)
         {
-            var heights = string.Join(", ", validators.Select(id => $"{id}:h{sim.ReplicaOf(id)?.ExecutedHeight}/v{sim.ReplicaOf(id)?.View}{(sim.ReplicaOf(id)?.IsChangingView == true ? "*" : "")}"));
+            var heights = string.Join(", ", validators.Select(id => $"{id}:h{sim.ReplicaOf(id)?.ExecutedHeight}/s{sim.ReplicaOf(id)?.StableHeight}/v{sim.ReplicaOf(id)?.View}{(sim.ReplicaOf(id)?.IsChangingView == true ? "*" : "")}{(sim.ReplicaOf(id)?.IsTransferringState == true ? "T" : "")}/p{sim.ReplicaOf(id)?.PendingTransactions}"));
             liveness = $"after {sim.Options.LivenessPhaseMs} ms of healed network, honest replicas [{heights}] did not all reach height {target}";
         }
         return sim.Result(liveness);
@@ -116,7 +116,10 @@ public static class SimulationRunner
                     long? height = null;
                     if (corrupt)
                     {
-                        var blocks = sim.DiskOf(id).OfType<BlockRecord>().ToArray();
+                        // Only blocks covered by the replica's stable checkpoint: there the proof reveals the
+                        // corruption. A silently corrupted block above it would be one more faulty replica.
+                        long stable = sim.DiskOf(id).OfType<CheckpointRecord>().Select(c => c.Height).DefaultIfEmpty(0).Max();
+                        var blocks = sim.DiskOf(id).OfType<BlockRecord>().Where(b => b.Height <= stable).ToArray();
                         if (blocks.Length > 0) height = blocks[rng.Below(blocks.Length)].Height;
                     }
                     sim.Restart(id, corruptBlockAt: height);

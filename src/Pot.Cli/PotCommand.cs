@@ -10,6 +10,9 @@ public static class PotCommand
     public static RootCommand Build()
     {
         var root = new RootCommand("Proof of Training: a blockchain whose consensus work trains a shared model.");
+        root.Subcommands.Add(TrainCommands.CreateTrain());
+        root.Subcommands.Add(TrainCommands.CreateEval());
+        root.Subcommands.Add(TrainCommands.CreateGenerate());
         return root;
     }
 }

@@ -449,6 +449,57 @@ public sealed class ChainExecutor
         o.Set(StateKeys.FraudProof(s.Id), new FraudProofRecord(tx.Sender, f.Reference, SHA256.HashData(f.Evidence), ctx.Height).Encode());
     }
 
+    private static (FinalizationContext Context, List<byte[]> PendingKeys) GatherRound(IStateReader o, ulong taskId, TaskInfo info, TaskRound round, ChainParameters p, ulong height)
+    {
+        var submissions = new List<Submission>((int)round.PendingCount);
+        var pendingKeys = new List<byte[]>((int)round.PendingCount);
+        for (uint i = 0; i < round.PendingCount; i++)
+        {
+            byte[] key = StateKeys.Pending(taskId, i);
+            pendingKeys.Add(key);
+            byte[] id = o.Get(key) ?? throw new InvalidOperationException($"state is inconsistent: task {taskId} pending entry {i} is missing");
+            submissions.Add(StateAccess.Submission(o, id) ?? throw new InvalidOperationException($"state is inconsistent: pending submission {Hex.Encode(id)} is missing"));
+        }
+        submissions.Sort((a, b) => ByteOrder.Compare(a.Id, b.Id));
+        var fraud = new Dictionary<byte[], FraudProofRecord>(ByteOrder.Equality);
+        foreach (var s in submissions)
+        {
+            if (StateAccess.FraudProof(o, s.Id) is FraudProofRecord r)
+            {
+                fraud[s.Id] = r;
+            }
+        }
+        var context = new FinalizationContext(taskId, info, round, submissions,
+            id => fraud.TryGetValue(id, out var r) ? r : null, addr => StateAccess.Account(o, addr), p, height);
+        return (context, pendingKeys);
+    }
+
+    /// <summary>
+    /// Builds the finalize payload the rules expect for a task's current round (the aggregator's job):
+    /// the outcome from <see cref="IProtocolRules.ComputeFinalization"/>, and the aggregated root
+    /// when something was accepted (the current root otherwise).
+    /// </summary>
+    /// <param name="state">State the finalization will execute against.</param>
+    /// <param name="taskId">Task id.</param>
+    /// <param name="aggregatedModelRoot">Root of the aggregated model, used when a submission is accepted.</param>
+    /// <param name="height">Height of the block that will carry it.</param>
+    /// <returns>The payload, or null when the task does not exist.</returns>
+    public FinalizeRoundPayload? ProposeFinalization(IStateReader state, ulong taskId, byte[] aggregatedModelRoot, ulong height)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(aggregatedModelRoot);
+        var info = StateAccess.TaskInfo(state, taskId);
+        var round = StateAccess.TaskRound(state, taskId);
+        if (info is null || round is null)
+        {
+            return null;
+        }
+        var (context, _) = GatherRound(state, taskId, info, round, StateAccess.Parameters(state), height);
+        var outcome = _rules.ComputeFinalization(context);
+        return new FinalizeRoundPayload(taskId, round.Round, outcome.Accepted.Count > 0 ? aggregatedModelRoot : round.ModelRoot,
+            outcome.Accepted, outcome.Rejected, outcome.Rewards, outcome.Slashes);
+    }
+
     private void Finalize(StateOverlay o, Transaction tx, FinalizeRoundPayload f, BlockContext ctx, SortedDictionary<ulong, byte[]> roots)
     {
         var p = ctx.Parameters;
@@ -464,26 +515,9 @@ public sealed class ChainExecutor
             throw Reject(RejectionCode.WindowNotElapsed, $"{tx}: task {f.TaskId} round {round.Round} started at height {round.RoundStartHeight}; its window of {info.Verification.WindowBlocks} blocks ends at height {due}, this block is {ctx.Height}");
         }
 
-        var submissions = new List<Submission>((int)round.PendingCount);
-        var pendingKeys = new List<byte[]>((int)round.PendingCount);
-        for (uint i = 0; i < round.PendingCount; i++)
-        {
-            byte[] key = StateKeys.Pending(f.TaskId, i);
-            pendingKeys.Add(key);
-            byte[] id = o.Get(key) ?? throw new InvalidOperationException($"state is inconsistent: task {f.TaskId} pending entry {i} is missing");
-            submissions.Add(StateAccess.Submission(o, id) ?? throw new InvalidOperationException($"state is inconsistent: pending submission {Hex.Encode(id)} is missing"));
-        }
-        submissions.Sort((a, b) => ByteOrder.Compare(a.Id, b.Id));
-        var fraud = new Dictionary<byte[], FraudProofRecord>(ByteOrder.Equality);
-        foreach (var s in submissions)
-        {
-            if (StateAccess.FraudProof(o, s.Id) is FraudProofRecord r)
-            {
-                fraud[s.Id] = r;
-            }
-        }
-        var outcome = _rules.ComputeFinalization(new FinalizationContext(f.TaskId, info, round, submissions,
-            id => fraud.TryGetValue(id, out var r) ? r : null, addr => StateAccess.Account(o, addr), p, ctx.Height));
+        var (context, pendingKeys) = GatherRound(o, f.TaskId, info, round, p, ctx.Height);
+        var submissions = context.Submissions;
+        var outcome = _rules.ComputeFinalization(context);
 
         var expected = new CanonicalWriter(256);
         FinalizeRoundPayload.WriteOutcome(expected, outcome.Accepted, outcome.Rejected, outcome.Rewards, outcome.Slashes);

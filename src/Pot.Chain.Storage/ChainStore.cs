@@ -152,7 +152,7 @@ public sealed class ChainStore : IDisposable
         byte[] root = state.Root;
         if (!root.AsSpan().SequenceEqual(head.StateRoot))
         {
-            throw new ChainStoreCorruptedException($"database {path}: the stored state has root {Hex.Encode(root)}, but the head block {head.Height} commits to {Hex.Encode(head.StateRoot)}");
+            throw new ChainStoreCorruptedException($"database {path}: the stored state has state root {Hex.Encode(root)}, but the head block {head.Height} commits to state root {Hex.Encode(head.StateRoot)}");
         }
         return new Ledger(state, head, rules);
     }

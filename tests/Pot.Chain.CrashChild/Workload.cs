@@ -65,7 +65,9 @@ public sealed class Workload
     /// <summary>The deterministic evidence a verifier commits to when rejecting a submission.</summary>
     public static byte[] Evidence(ReadOnlySpan<byte> submissionId, ReadOnlySpan<byte> verifier) => [.. "evidence:"u8, .. submissionId, .. verifier];
 
-    public Random RngFor(ulong height) => new((int)(uint)HashCode.Combine(Seed, height));
+    // HashCode.Combine is randomised per process, so the seed is mixed by hand: a restarted process must
+    // generate the same block for a height.
+    public Random RngFor(ulong height) => new((int)(uint)(((Seed * 0x9E3779B97F4A7C15UL) ^ (height * 0xBF58476D1CE4E5B9UL)) >> 17));
 
     /// <summary>Generates the next block (with a certificate from every validator) on top of the ledger's head.</summary>
     public (Block Block, CommitCertificate Certificate) NextBlock(Ledger ledger, int minTx = 0, int maxTx = 12, double protocolShare = 0.4)

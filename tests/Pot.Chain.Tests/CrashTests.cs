@@ -49,9 +49,10 @@ public class CrashTests(ITestOutputHelper output)
                 }
             }
         });
-        // Wait until the child has opened the store, then kill it at a random moment of its block loop.
+        // Wait until the child has opened the store and committed a first block (so the kill lands in
+        // its block loop, not in the runtime's start-up), then kill it at a random moment.
         var clock = Stopwatch.StartNew();
-        while (run.StartHead == ulong.MaxValue && !p.HasExited && clock.ElapsedMilliseconds < 30_000)
+        while ((run.StartHead == ulong.MaxValue || run.LastCommitted <= run.StartHead) && !p.HasExited && clock.ElapsedMilliseconds < 30_000)
         {
             Thread.Sleep(1);
         }
@@ -84,7 +85,7 @@ public class CrashTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < Kills; i++)
         {
-            var run = RunChild(dir.Path, seed, rng.Next(5, 120), rng);
+            var run = RunChild(dir.Path, seed, rng.Next(0, 40), rng);
             Assert.True(run.StartHead >= lastReported, $"restart {i}: head {run.StartHead} is below the last reported commit {lastReported}: a committed block was lost");
             Assert.True(run.StartHead <= lastReported + 1, $"restart {i}: head {run.StartHead} is more than one block past the last reported commit {lastReported}");
             if (run.LastCommitted > run.StartHead)
@@ -94,7 +95,7 @@ public class CrashTests(ITestOutputHelper output)
             lastReported = Math.Max(run.StartHead, run.LastCommitted);
         }
         output.WriteLine($"{Kills} kills in {clock.Elapsed.TotalSeconds:F1} s; {killedMidRun} runs had committed blocks; last reported height {lastReported}");
-        Assert.True(killedMidRun >= Kills / 2, $"only {killedMidRun} of {Kills} runs got to commit blocks before the kill");
+        Assert.True(killedMidRun == Kills, $"only {killedMidRun} of {Kills} runs got to commit blocks before the kill");
 
         var w = new Workload(seed);
         using var store = ChainStore.Open(dir.Path, w.Genesis);

@@ -49,7 +49,7 @@ public class MempoolTests
         bad[^3] ^= 0x10;
         Assert.Equal(RejectionCode.BadSignature, pool.Add(bad)!.Code);
         ulong balance = net.AccountOf(u).Balance;
-        var drain = net.Tx(u, new TransferPayload(TestNet.Addr(net.Miner), balance - 3_000 - 3_000), fee: 3_000, nonce: 1);
+        var drain = net.Tx(u, new TransferPayload(TestNet.Addr(net.Miner), balance - 6_001 - 1_000), fee: 3_000, nonce: 1);
         Assert.Null(pool.Add(drain));
         Assert.Equal(RejectionCode.InsufficientBalance, pool.Add(Transfer(net, u, 2, 3_000))!.Code);
         Assert.Equal(RejectionCode.WrongChainId, pool.Add(net.Tx(u, new TransferPayload(TestNet.Addr(net.Miner), 1), chainId: "elsewhere", nonce: 2))!.Code);

@@ -274,6 +274,9 @@ public class StateTransitionTests
         var w = net.Workload;
         var round = StateAccess.TaskRound(net.Ledger.State, 0)!;
         var submit = new SubmitPayload(0, 0, round.ModelRoot, Hash("u"), Hash("t"), [], 10);
+        var fin = net.Ledger.Executor.ProposeFinalization(net.Ledger.State, 0, Hash("m"), net.Ledger.Head.Height + 1)!;
+        Assert.Equal(RejectionCode.WindowNotElapsed, net.TryOne(net.Tx(net.Validator, fin))!.Code);
+        Assert.Equal(RejectionCode.MissingRole, net.TryOne(net.Tx(w.Users[1], fin))!.Code);
         Assert.Equal(RejectionCode.MissingRole, net.TryOne(net.Tx(w.Users[1], submit))!.Code);
         Assert.Equal(RejectionCode.UnknownTask, net.TryOne(net.Tx(net.Miner, submit with { TaskId = 9 }))!.Code);
         var sub = net.Tx(net.Miner, submit);
@@ -287,9 +290,6 @@ public class StateTransitionTests
         net.Commit(net.Tx(net.Verifier, accept));
         Assert.Equal(RejectionCode.DuplicateAttestation, net.TryOne(net.Tx(net.Verifier, accept))!.Code);
 
-        var fin = net.Ledger.Executor.ProposeFinalization(net.Ledger.State, 0, Hash("m"), net.Ledger.Head.Height + 1)!;
-        Assert.Equal(RejectionCode.WindowNotElapsed, net.TryOne(net.Tx(net.Validator, fin))!.Code);
-        Assert.Equal(RejectionCode.MissingRole, net.TryOne(net.Tx(w.Users[1], fin))!.Code);
     }
 
     [Fact]

@@ -130,23 +130,48 @@ public sealed class ChainStore : IDisposable
             throw new ChainStoreCorruptedException($"database {path}: the head record does not decode: {ex.Message}", ex);
         }
 
+        // Integrity scan: every value of the database is read once, so RocksDB's block checksums and
+        // this store's value checksums cover blocks and indexes as well as the state.
         var entries = new List<KeyValuePair<byte[], byte[]>>();
+        byte[]? headBlock = null;
+        byte[] headBlockKey = BlockKey(head.Height);
         try
         {
             using var it = db.NewIterator(null, new ReadOptions().SetVerifyChecksums(true));
-            for (it.Seek([StatePrefix]); it.Valid(); it.Next())
+            for (it.SeekToFirst(); it.Valid(); it.Next())
             {
                 byte[] key = it.Key();
-                if (key.Length == 0 || key[0] != StatePrefix)
+                byte[] value = Unwrap(key, it.Value());
+                if (key.Length > 0 && key[0] == StatePrefix)
                 {
-                    break;
+                    entries.Add(new(key[1..], value));
                 }
-                entries.Add(new(key[1..], Unwrap(key, it.Value())));
+                else if (key.AsSpan().SequenceEqual(headBlockKey))
+                {
+                    headBlock = value;
+                }
             }
         }
         catch (RocksDbException ex)
         {
-            throw new ChainStoreCorruptedException($"database {path}: reading the state failed: {ex.Message}", ex);
+            throw new ChainStoreCorruptedException($"database {path}: reading the database failed: {ex.Message}", ex);
+        }
+        if (headBlock is not null)
+        {
+            Block block;
+            try
+            {
+                var r = new CanonicalReader(headBlock, "stored block");
+                block = Block.Decode(r.ReadBytes(ChainLimits.MaxBlockBytes, "block"));
+            }
+            catch (PotFormatException ex)
+            {
+                throw new ChainStoreCorruptedException($"database {path}: head block {head.Height} does not decode: {ex.Message}", ex);
+            }
+            if (!block.Hash.AsSpan().SequenceEqual(head.Hash()))
+            {
+                throw new ChainStoreCorruptedException($"database {path}: the stored block at head height {head.Height} hashes to {Hex.Encode(block.Hash)}; the head record says {Hex.Encode(head.Hash())}");
+            }
         }
         var state = ChainState.FromEntries(entries);
         byte[] root = state.Root;

@@ -16,6 +16,7 @@ public static class PotCommand
         root.Subcommands.Add(InspectCommands.Create());
         root.Subcommands.Add(KeysCommands.Create());
         root.Subcommands.Add(SimulateCommands.Create());
+        root.Subcommands.Add(GenesisCommands.Create());
         return root;
     }
 }

@@ -1,0 +1,199 @@
+using System.Security.Cryptography;
+using Pot.Chain.State;
+using Pot.Chain.Transactions;
+using Pot.Commitments;
+
+namespace Pot.Chain.Protocol;
+
+/// <summary>What the rules see when judging a fraud proof.</summary>
+/// <param name="Submission">The accused submission (still pending).</param>
+/// <param name="Task">The task's static information.</param>
+/// <param name="Round">The task's round state.</param>
+/// <param name="Proof">The fraud proof payload.</param>
+/// <param name="Prover">20-byte address of the sender of the proof.</param>
+/// <param name="Height">Height of the block executing it.</param>
+public sealed record FraudProofContext(Submission Submission, TaskInfo Task, TaskRound Round, FraudProofPayload Proof, byte[] Prover, ulong Height);
+
+/// <summary>What the rules see when closing a round.</summary>
+/// <param name="TaskId">Task id.</param>
+/// <param name="Task">Static task information.</param>
+/// <param name="Round">Round state before finalization.</param>
+/// <param name="Submissions">The round's submissions, ascending by id.</param>
+/// <param name="FraudProofOf">The upheld fraud proof against a submission id, or null.</param>
+/// <param name="AccountOf">An account by 20-byte address (empty when absent).</param>
+/// <param name="Parameters">Chain parameters.</param>
+/// <param name="Height">Height of the block executing the finalization.</param>
+public sealed record FinalizationContext(ulong TaskId, TaskInfo Task, TaskRound Round, IReadOnlyList<Submission> Submissions,
+    Func<byte[], FraudProofRecord?> FraudProofOf, Func<byte[], Account> AccountOf, ChainParameters Parameters, ulong Height);
+
+/// <summary>The outcome of a round, in the canonical order the finalize transaction must carry.</summary>
+/// <param name="Accepted">Accepted submission ids, ascending.</param>
+/// <param name="Rejected">Rejected submission ids, ascending.</param>
+/// <param name="Rewards">Payouts from escrow, ascending by address, no zero amounts.</param>
+/// <param name="Slashes">Slashes, ascending by offender, no zero amounts.</param>
+public sealed record FinalizationOutcome(IReadOnlyList<byte[]> Accepted, IReadOnlyList<byte[]> Rejected, IReadOnlyList<Payout> Rewards, IReadOnlyList<SlashEntry> Slashes);
+
+/// <summary>
+/// The protocol's decisions that the ledger delegates: whether a fraud proof is upheld, and what a
+/// round's outcome is. The ledger checks the bookkeeping of whatever the rules decide (rewards within
+/// escrow, slashes within stake, exact burn/prover split), so a rule change cannot break the supply
+/// invariant. Implementations must be deterministic functions of their context.
+/// </summary>
+public interface IProtocolRules
+{
+    /// <summary>Judges a fraud proof.</summary>
+    /// <param name="context">The proof and what it accuses.</param>
+    /// <returns>Null when the proof is upheld; otherwise why it is rejected (the transaction is then invalid).</returns>
+    string? JudgeFraudProof(FraudProofContext context);
+
+    /// <summary>Computes a round's outcome.</summary>
+    /// <param name="context">The round.</param>
+    /// <returns>The outcome a finalize transaction must carry.</returns>
+    FinalizationOutcome ComputeFinalization(FinalizationContext context);
+}
+
+/// <summary>
+/// Simple default rules until the verification protocol lands.
+/// <list type="bullet">
+/// <item>A fraud proof is upheld when SHA-256 of its evidence equals the evidence hash of a reject
+/// attestation on the submission (the verifier's committed evidence is revealed).</item>
+/// <item>A submission with an upheld fraud proof is rejected; its miner loses minerSlashPpm of its
+/// stake and every verifier that accepted it loses falseAttestationSlashPpm; the prover is the
+/// beneficiary.</item>
+/// <item>Otherwise it is accepted when it has at least one attestation and accepting verifiers hold
+/// at least 2/3 of the attesting verifiers' stake; else it is rejected without a slash (an honest
+/// miner is never slashed without an upheld proof).</item>
+/// <item>The round's budget min(rewardPerRound, escrow) is split: verifierRewardPpm of it equally over
+/// the attestations that agree with the outcome, the rest equally over accepted miners. Integer
+/// remainders, and the miners' share of a round with no accepted submission, stay in escrow.</item>
+/// </list>
+/// </summary>
+public sealed class DefaultProtocolRules : IProtocolRules
+{
+    /// <summary>A shared instance (the rules are stateless).</summary>
+    public static DefaultProtocolRules Instance { get; } = new();
+
+    /// <inheritdoc/>
+    public string? JudgeFraudProof(FraudProofContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        byte[] evidenceHash = SHA256.HashData(context.Proof.Evidence);
+        foreach (var a in context.Submission.Attestations)
+        {
+            if (!a.Accept && a.EvidenceHash.AsSpan().SequenceEqual(evidenceHash))
+            {
+                return null;
+            }
+        }
+        return $"evidence hash {Hex.Encode(evidenceHash)} matches no reject attestation on submission {Hex.Encode(context.Submission.Id)}; the default rules uphold only evidence a verifier committed to";
+    }
+
+    /// <inheritdoc/>
+    public FinalizationOutcome ComputeFinalization(FinalizationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var p = context.Parameters;
+        var accepted = new List<Submission>();
+        var rejected = new List<Submission>();
+        // Per offender: summed slash fraction and the beneficiary of the first (lowest id) proof.
+        var slashFractions = new SortedDictionary<byte[], (ulong Ppm, byte[]? Beneficiary)>(ByteOrder.Comparer);
+        void AddSlash(byte[] offender, ulong ppm, byte[] beneficiary)
+        {
+            slashFractions[offender] = slashFractions.TryGetValue(offender, out var cur) ? (cur.Ppm + ppm, cur.Beneficiary) : (ppm, beneficiary);
+        }
+
+        foreach (var s in context.Submissions)
+        {
+            var proof = context.FraudProofOf(s.Id);
+            if (proof is not null)
+            {
+                rejected.Add(s);
+                AddSlash(s.Miner, p.MinerSlashPpm, proof.Prover);
+                foreach (var a in s.Attestations)
+                {
+                    if (a.Accept)
+                    {
+                        AddSlash(a.Verifier, p.FalseAttestationSlashPpm, proof.Prover);
+                    }
+                }
+                continue;
+            }
+            UInt128 positive = 0, total = 0;
+            foreach (var a in s.Attestations)
+            {
+                ulong stake = context.AccountOf(a.Verifier).Stake;
+                total += stake;
+                if (a.Accept)
+                {
+                    positive += stake;
+                }
+            }
+            if (s.Attestations.Count > 0 && positive * 3 >= total * 2)
+            {
+                accepted.Add(s);
+            }
+            else
+            {
+                rejected.Add(s);
+            }
+        }
+
+        ulong budget = Math.Min(context.Task.RewardPerRound, context.Round.Escrow);
+        ulong verifierPool = MulPpm(budget, p.VerifierRewardPpm);
+        ulong minerPool = budget - verifierPool;
+        var rewards = new SortedDictionary<byte[], ulong>(ByteOrder.Comparer);
+        void Pay(byte[] address, ulong amount)
+        {
+            if (amount > 0)
+            {
+                rewards[address] = rewards.TryGetValue(address, out ulong cur) ? cur + amount : amount;
+            }
+        }
+        var agreeing = new List<byte[]>();
+        foreach (var s in accepted)
+        {
+            agreeing.AddRange(s.Attestations.Where(a => a.Accept).Select(a => a.Verifier));
+        }
+        foreach (var s in rejected)
+        {
+            agreeing.AddRange(s.Attestations.Where(a => !a.Accept).Select(a => a.Verifier));
+        }
+        if (agreeing.Count > 0)
+        {
+            ulong each = verifierPool / (ulong)agreeing.Count;
+            foreach (byte[] v in agreeing)
+            {
+                Pay(v, each);
+            }
+        }
+        if (accepted.Count > 0)
+        {
+            ulong each = minerPool / (ulong)accepted.Count;
+            foreach (var s in accepted)
+            {
+                Pay(s.Miner, each);
+            }
+        }
+
+        var slashes = new List<SlashEntry>();
+        foreach (var kv in slashFractions)
+        {
+            ulong amount = MulPpm(context.AccountOf(kv.Key).Stake, (uint)Math.Min(ChainLimits.Ppm, kv.Value.Ppm));
+            if (amount > 0)
+            {
+                slashes.Add(new SlashEntry(kv.Key, amount, kv.Value.Beneficiary));
+            }
+        }
+        return new FinalizationOutcome(
+            accepted.Select(s => s.Id).ToArray(),
+            rejected.Select(s => s.Id).ToArray(),
+            rewards.Select(kv => new Payout(kv.Key, kv.Value)).ToArray(),
+            slashes);
+    }
+
+    /// <summary>⌊value × ppm / 10^6⌋ without overflow.</summary>
+    /// <param name="value">Value.</param>
+    /// <param name="ppm">Fraction in parts per million (at most 10^6).</param>
+    /// <returns>The product.</returns>
+    public static ulong MulPpm(ulong value, uint ppm) => (ulong)((UInt128)value * ppm / ChainLimits.Ppm);
+}

@@ -55,11 +55,11 @@ public sealed record ProtocolTask
     /// <summary>Leaves each verifier checks for quantization consistency s (default 4).</summary>
     public int SampledLeaves { get; init; } = 4;
 
-    /// <summary>Required loss improvement ε (nats) on γ-chosen data after applying deq(q) (default 0: the update must not hurt).</summary>
+    /// <summary>Required loss improvement ε (nats) on γ-chosen data after applying deq(q) (default 0: the update must not hurt; a small negative value tolerates sampling noise of small evaluation batches).</summary>
     public float LossMargin { get; init; }
 
-    /// <summary>Required margin by which the improvement on the miner's own data exceeds that on random data (default 0).</summary>
-    public float OwnDataMargin { get; init; }
+    /// <summary>Required margin by which the improvement on the miner's own data exceeds that on random data (default −0.05 nats: own data may trail random data by sampling noise, not more).</summary>
+    public float OwnDataMargin { get; init; } = -0.05f;
 
     /// <summary>Rows of each usefulness / own-data evaluation batch (default 0: the inner batch size).</summary>
     public int EvalBatchSize { get; init; }
@@ -132,7 +132,7 @@ public sealed record ProtocolTask
         Require(VerifiersPerSubmission is >= 1 and <= 100, $"verifiers per submission c = {VerifiersPerSubmission} must be in [1, 100]");
         Require(ReplayedSteps >= 1 && ReplayedSteps <= InnerSteps, $"replayed steps k = {ReplayedSteps} must be in [1, H = {InnerSteps}]");
         Require(SampledLeaves >= 1, $"sampled leaves s = {SampledLeaves} must be ≥ 1");
-        Require(float.IsFinite(LossMargin) && LossMargin >= 0f, $"loss margin ε = {LossMargin} must be finite and ≥ 0");
+        Require(float.IsFinite(LossMargin), $"loss margin ε = {LossMargin} must be finite");
         Require(float.IsFinite(OwnDataMargin), $"own-data margin {OwnDataMargin} must be finite");
         Require(EvalBatchSize >= 0, $"evaluation batch size {EvalBatchSize} must be ≥ 0");
         Require(NearDuplicateCosine is > 0 and <= 1, $"near-duplicate cosine {NearDuplicateCosine} must be in (0, 1]");
@@ -159,9 +159,12 @@ public sealed record ProtocolTask
     {
         Id = id,
         InnerSteps = 4,
+        EvalBatchSize = 128,
+        LossMargin = -0.02f,
+        OwnDataMargin = -0.05f,
         Training = TrainingConfig.Default("addition") with
         {
-            BatchSize = 8, LearningRate = optimizer == "adamw" ? 1e-2f : 0.1f, Optimizer = optimizer, WeightDecay = 0f,
+            BatchSize = 8, LearningRate = optimizer == "adamw" ? 5e-3f : 0.1f, Optimizer = optimizer, WeightDecay = 0f,
             Gpt = new GptConfig(VocabSize: 12, BlockSize: 8, Layers: 1, Heads: 2, Embed: 16),
         },
     };

@@ -61,7 +61,7 @@ public sealed class InMemoryLedger : IProtocolLedger
     private readonly List<byte[]> _pending = [];
     private readonly List<RoundEntry> _round = [];
     private readonly List<Submission> _history = [];
-    private readonly List<string> _rejectedProofSenders = [];
+    private readonly List<(string Sender, string Reason)> _rejectedProofSenders = [];
     private readonly FraudProofJudge _judge;
     private RoundStart? _start;
     private ulong _roundStartHeight;
@@ -98,12 +98,25 @@ public sealed class InMemoryLedger : IProtocolLedger
     /// <summary>Units burned by slashing so far.</summary>
     public ulong Burned { get; private set; }
 
-    /// <summary>Sum of all balances, stakes, escrow and burned units (constant: the supply invariant).</summary>
+    /// <summary>Units created after genesis by <see cref="Mint"/> (the simulation's re-bonding of slashed cheaters).</summary>
+    public ulong Minted { get; private set; }
+
+    /// <summary>Adds newly created stake to an account (counted in <see cref="Minted"/>).</summary>
+    /// <param name="address">Address.</param>
+    /// <param name="stake">Stake to add.</param>
+    public void Mint(string address, ulong stake)
+    {
+        var a = Account(address);
+        _accounts[address] = a with { Stake = a.Stake + stake };
+        Minted += stake;
+    }
+
+    /// <summary>Sum of all balances, stakes, escrow and burned units minus <see cref="Minted"/> (constant: the supply invariant).</summary>
     public UInt128 Supply
     {
         get
         {
-            UInt128 total = (UInt128)Escrow + Burned;
+            UInt128 total = (UInt128)Escrow + Burned - Minted;
             foreach (var a in _accounts.Values)
             {
                 total += (UInt128)a.Balance + a.Stake;
@@ -243,6 +256,11 @@ public sealed class InMemoryLedger : IProtocolLedger
         {
             return $"verifier {verifier} already attested submission {e.Submission.ShortId}";
         }
+        if (!attestation.ReplayedSteps.SequenceEqual(Challenge.Steps(e.Gamma, attestation.Verifier, Task.InnerSteps, Task.ReplayedSteps))
+            || !attestation.SampledLeaves.SequenceEqual(Challenge.Leaves(e.Gamma, attestation.Verifier, Updates.LeafCount(_start!.Model.Length), Task.SampledLeaves)))
+        {
+            return $"attestation by {verifier} on {e.Submission.ShortId} does not declare the steps and leaves γ assigned to it";
+        }
         if (!attestation.VerifySignature())
         {
             return $"attestation by {verifier} on {e.Submission.ShortId}: signature does not verify";
@@ -264,13 +282,14 @@ public sealed class InMemoryLedger : IProtocolLedger
         string? verdict = _judge.Judge(proof, e.Submission, _start, id =>
             Earlier(e.Submission.Id).FirstOrDefault(s => s.Id.AsSpan().SequenceEqual(id)));
         _pending.Add(proof.EvidenceHash);
-        if (verdict is null)
+        if (verdict is not null)
         {
-            e.UpheldProver ??= proof.ProverAddress;
+            _rejectedProofSenders.Add((proof.ProverAddress, verdict));
         }
-        else
+        else if (e.UpheldProver is null)
         {
-            _rejectedProofSenders.Add(proof.ProverAddress);
+            e.UpheldProver = proof.ProverAddress;
+            e.UpheldProof = proof;
         }
         return verdict;
     }
@@ -318,6 +337,8 @@ public sealed class InMemoryLedger : IProtocolLedger
 
         public string? UpheldProver { get; set; }
 
-        public RecordedSubmission Record() => new(Submission, Assigned, Attestations.ToArray(), UpheldProver);
+        public FraudProof? UpheldProof { get; set; }
+
+        public RecordedSubmission Record() => new(Submission, Assigned, Attestations.ToArray(), UpheldProver, UpheldProof);
     }
 }

@@ -7,7 +7,8 @@ namespace Pot.Protocol;
 /// <param name="AssignedVerifiers">Addresses of the c assigned verifiers.</param>
 /// <param name="Attestations">Attestations received from assigned verifiers within the window (at most one each).</param>
 /// <param name="UpheldProver">Address of the first prover whose fraud proof against it was upheld, or null.</param>
-public sealed record RecordedSubmission(Submission Submission, IReadOnlyList<string> AssignedVerifiers, IReadOnlyList<Attestation> Attestations, string? UpheldProver);
+/// <param name="UpheldProof">That proof, or null.</param>
+public sealed record RecordedSubmission(Submission Submission, IReadOnlyList<string> AssignedVerifiers, IReadOnlyList<Attestation> Attestations, string? UpheldProver, FraudProof? UpheldProof);
 
 /// <summary>A slash: stake removed from an offender; a share goes to the beneficiary (prover), the rest is burned.</summary>
 /// <param name="Offender">Address.</param>
@@ -29,7 +30,10 @@ public sealed record RoundOutcome(IReadOnlyList<Submission> Accepted, IReadOnlyL
 /// <item>A submission is accepted when no fraud proof against it was upheld and accepting verifiers hold at
 /// least 2/3 of the stake of its <em>assigned</em> verifiers (silence counts against). Otherwise it is rejected.</item>
 /// <item>An upheld fraud proof slashes the miner (<see cref="ProtocolTask.MinerSlashPpm"/> of its stake) and every
-/// assigned verifier that attested accept (<see cref="ProtocolTask.FalseAcceptSlashPpm"/>); the prover receives
+/// assigned verifier that attested accept although the proven fraud lies inside what its attestation says it
+/// checked (the proof's step among its replayed steps, its leaf among its sampled leaves, or a trace-start or
+/// duplicate fraud, which every verifier checks) (<see cref="ProtocolTask.FalseAcceptSlashPpm"/>); an honest
+/// verifier whose random sample missed the fraud is not slashed; the prover receives
 /// <see cref="ProtocolTask.ProverSharePpm"/> of each slash. A rejection without an upheld proof (a statistical
 /// check: usefulness, own data, near-duplicate; or unavailability) forfeits the reward but slashes nobody, because
 /// those checks are not re-checkable by a validator at the cost of one step and an honest miner must never be slashed.</item>
@@ -44,11 +48,11 @@ public static class RoundRules
     /// <summary>Computes a round's outcome.</summary>
     /// <param name="task">The task.</param>
     /// <param name="submissions">Recorded submissions in chain order.</param>
-    /// <param name="rejectedProofSenders">Senders of fraud proofs that were not upheld, in chain order.</param>
+    /// <param name="rejectedProofSenders">Senders of fraud proofs that were not upheld, with the judge's reason, in chain order.</param>
     /// <param name="stakeOf">Stake by address.</param>
     /// <param name="escrow">The task's escrow.</param>
     /// <returns>The outcome.</returns>
-    public static RoundOutcome Finalize(ProtocolTask task, IReadOnlyList<RecordedSubmission> submissions, IReadOnlyList<string> rejectedProofSenders,
+    public static RoundOutcome Finalize(ProtocolTask task, IReadOnlyList<RecordedSubmission> submissions, IReadOnlyList<(string Sender, string Reason)> rejectedProofSenders,
         Func<string, ulong> stakeOf, ulong escrow)
     {
         ArgumentNullException.ThrowIfNull(task);
@@ -67,7 +71,7 @@ public static class RoundRules
             {
                 rejected.Add(r);
                 AddSlash(r.Submission.MinerAddress, task.MinerSlashPpm, prover, $"upheld fraud proof against submission {r.Submission.ShortId}");
-                foreach (var a in r.Attestations.Where(a => a.Accept))
+                foreach (var a in r.Attestations.Where(a => a.Accept && Covers(a, r.UpheldProof)))
                 {
                     AddSlash(a.VerifierAddress, task.FalseAcceptSlashPpm, prover, $"accepted submission {r.Submission.ShortId} with an upheld fraud proof");
                 }
@@ -84,9 +88,9 @@ public static class RoundRules
             }
             (total > 0 && positive * 3 >= total * 2 ? accepted : rejected).Add(r);
         }
-        foreach (string sender in rejectedProofSenders)
+        foreach (var (sender, reason) in rejectedProofSenders)
         {
-            AddSlash(sender, task.FalseProofSlashPpm, null, "fraud proof not upheld");
+            AddSlash(sender, task.FalseProofSlashPpm, null, "fraud proof not upheld: " + reason);
         }
 
         ulong budget = Math.Min(task.RewardPerRound, escrow);
@@ -162,6 +166,21 @@ public static class RoundRules
         double median = measured[(measured.Length - 1) / 2];
         double clamped = Math.Clamp(double.IsFinite(median) ? median : 0, 0, task.ContributionCap);
         return (ulong)Math.Floor(clamped * 1e9);
+    }
+
+    /// <summary>Whether an attestation's declared checks cover the fraud an upheld proof shows.</summary>
+    /// <param name="a">The attestation.</param>
+    /// <param name="proof">The upheld proof (null: treated as covered).</param>
+    /// <returns>True when the verifier should have seen the fraud.</returns>
+    public static bool Covers(Attestation a, FraudProof? proof)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        return proof is null || proof.Kind switch
+        {
+            FraudKind.Replay => a.ReplayedSteps.Contains(proof.Index),
+            FraudKind.Quantization => a.SampledLeaves.Contains(proof.Index),
+            _ => true,
+        };
     }
 
     /// <summary>⌊value·ppm/10⁶⌋ without overflow.</summary>

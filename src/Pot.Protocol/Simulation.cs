@@ -31,6 +31,12 @@ public sealed record SimulationOptions
     /// <summary>Validation batches per evaluation.</summary>
     public int EvaluationBatches { get; init; } = 5;
 
+    /// <summary>
+    /// Whether a slashed participant re-bonds to full stake before the next round (a cheater coming back under a
+    /// fresh identity), so every round is an independent trial; the minted stake is excluded from the supply check.
+    /// </summary>
+    public bool Rebond { get; init; } = true;
+
     /// <summary>Stake of every participant.</summary>
     public ulong Stake { get; init; } = 1_000_000;
 }
@@ -43,7 +49,8 @@ public sealed record SimulationOptions
 /// <param name="Accepted">Whether it was accepted.</param>
 /// <param name="RejectedBy">Why it was rejected: an inclusion error, or the failing checks of the reject attestations.</param>
 /// <param name="Slashed">Whether the miner was slashed.</param>
-public sealed record SubmissionReport(ulong Round, int Miner, MinerStrategy Strategy, bool Cheated, bool Accepted, string RejectedBy, bool Slashed);
+/// <param name="SubmissionId">Submission id (hex).</param>
+public sealed record SubmissionReport(ulong Round, int Miner, MinerStrategy Strategy, bool Cheated, bool Accepted, string RejectedBy, bool Slashed, string SubmissionId);
 
 /// <summary>One round's summary.</summary>
 /// <param name="Round">Round.</param>
@@ -98,6 +105,9 @@ public sealed class SimulationReport
     /// <summary>Per-round summaries.</summary>
     public List<RoundReport> RoundReports { get; } = [];
 
+    /// <summary>Every slash with whether its target behaved honestly.</summary>
+    public List<(ulong Round, Slash Slash, bool Honest)> Slashes { get; } = [];
+
     /// <summary>Counters of every verifier check.</summary>
     public CheckMetrics Checks { get; } = new();
 
@@ -132,8 +142,7 @@ public static class ProtocolSimulation
         {
             throw new ArgumentException($"need at least one miner and one round, got {options.Miners.Count} miners and {options.Rounds} rounds");
         }
-        Ed25519Keys Key(string role, int index) =>
-            Ed25519Keys.FromSeed(SHA256.HashData(Hashing.Domain("pot/sim/key", Hashing.U64(options.Seed), Hashing.Utf8(role), Hashing.U64((ulong)index))));
+        Ed25519Keys Key(string role, int index) => KeyFor(options.Seed, role, index);
         var miners = options.Miners.Select((s, i) => new Miner(Key("miner", i), s)).ToArray();
         var verifiers = Enumerable.Range(0, options.Validators)
             .Select(i => new Verifier(Key("validator", i), i < options.VerifierStrategies.Count ? options.VerifierStrategies[i] : VerifierStrategy.Honest)).ToArray();
@@ -160,6 +169,18 @@ public static class ProtocolSimulation
         report.FinalLoss = report.InitialLoss;
         for (int round = 0; round < options.Rounds; round++)
         {
+            if (options.Rebond)
+            {
+                foreach (string address in miners.Select(m => m.Address).Concat(verifiers.Select(v => v.Address)))
+                {
+                    ulong stake = ledger.Account(address).Stake;
+                    if (stake < options.Stake)
+                    {
+                        ledger.Mint(address, options.Stake - stake);
+                    }
+                }
+                supply = ledger.Supply;
+            }
             byte[] root = ModelCommitment.ComputeRoot([model]);
             var start = new RoundStart(task, (ulong)round, ledger.Head, model, root);
             ledger.StartRound(start);
@@ -246,6 +267,7 @@ public static class ProtocolSimulation
                 bool honest = minerIndex.TryGetValue(slash.Offender, out int mi)
                     ? !cheated[mi]
                     : verifierByAddress[slash.Offender].Strategy == VerifierStrategy.Honest;
+                report.Slashes.Add(((ulong)round, slash, honest));
                 if (honest)
                 {
                     report.SlashedHonest++;
@@ -263,7 +285,7 @@ public static class ProtocolSimulation
                 bool ok = !inclusionErrors.ContainsKey(i) && outcome.Accepted.Any(a => a.Id.AsSpan().SequenceEqual(s.Id));
                 string why = inclusionErrors.TryGetValue(i, out var err) ? "inclusion: " + err
                     : ok ? "" : string.Join(",", recordById[Hex.Encode(s.Id)].Attestations.Where(a => !a.Accept).Select(a => a.FailedCheck.ToString()).Distinct());
-                report.Submissions.Add(new SubmissionReport((ulong)round, i, miners[i].Strategy, cheated[i], ok, why, slashed.Contains(miners[i].Address)));
+                report.Submissions.Add(new SubmissionReport((ulong)round, i, miners[i].Strategy, cheated[i], ok, why, slashed.Contains(miners[i].Address), Hex.Encode(s.Id)));
                 if (ok)
                 {
                     accepted++;
@@ -296,6 +318,14 @@ public static class ProtocolSimulation
         report.FinalModelRoot = Hex.Encode(ModelCommitment.ComputeRoot([model]));
         return report;
     }
+
+    /// <summary>The simulated key of participant <paramref name="index"/> of a role ("miner" or "validator").</summary>
+    /// <param name="seed">Simulation seed.</param>
+    /// <param name="role">Role.</param>
+    /// <param name="index">Index.</param>
+    /// <returns>The key.</returns>
+    public static Ed25519Keys KeyFor(ulong seed, string role, int index) =>
+        Ed25519Keys.FromSeed(SHA256.HashData(Hashing.Domain("pot/sim/key", Hashing.U64(seed), Hashing.Utf8(role), Hashing.U64((ulong)index))));
 
     private static bool Deviated(MinerStrategy strategy, int round, int earlierOutputs) => strategy switch
     {

@@ -167,7 +167,7 @@ public sealed class Verifier
         double served = ServedSeconds(context.Blobs);
         var (attestation, proof) = Strategy switch
         {
-            VerifierStrategy.Lazy => (Unsigned(context, true, CheckKind.None, [], [], 0, 0, 0, null), null),
+            VerifierStrategy.Lazy => (Unsigned(context, true, CheckKind.None, MandatedSteps(context), MandatedLeaves(context), 0, 0, 0, null), null),
             VerifierStrategy.Malicious => MaliciousReject(context),
             _ => Check(context),
         };
@@ -188,8 +188,12 @@ public sealed class Verifier
         var start = TrainingState.Fresh(c.Start.Model, engine.OptimizerBuffers);
         var blob = c.Blobs.Fetch(c.Submission.TraceRoot) ?? [];
         var proof = FraudProof.Empty(FraudKind.Replay, c.Submission.Id, Key.PublicKey, 0) with { TraceBlob = blob, StateBlob = start.Encode() };
-        return (Unsigned(c, false, CheckKind.Replay, [0], [], 0, 0, 0, proof), proof);
+        return (Unsigned(c, false, CheckKind.Replay, MandatedSteps(c), MandatedLeaves(c), 0, 0, 0, proof), proof);
     }
+
+    private int[] MandatedSteps(VerificationContext c) => Challenge.Steps(c.Gamma, Key.PublicKey, c.Start.Task.InnerSteps, c.Start.Task.ReplayedSteps);
+
+    private int[] MandatedLeaves(VerificationContext c) => Challenge.Leaves(c.Gamma, Key.PublicKey, Updates.LeafCount(c.Start.Model.Length), c.Start.Task.SampledLeaves);
 
     private StepEngine Engine(ProtocolTask task)
     {
@@ -206,8 +210,8 @@ public sealed class Verifier
         var s = c.Submission;
         var engine = Engine(task);
         int n = engine.ParameterCount, h = task.InnerSteps;
-        int[] steps = Challenge.Steps(c.Gamma, Key.PublicKey, h, task.ReplayedSteps);
-        int[] leaves = Challenge.Leaves(c.Gamma, Key.PublicKey, Updates.LeafCount(n), task.SampledLeaves);
+        int[] steps = MandatedSteps(c);
+        int[] leaves = MandatedLeaves(c);
         (Attestation, FraudProof?) Reject(CheckKind check, FraudProof? proof)
         {
             Metrics.Failed(check);

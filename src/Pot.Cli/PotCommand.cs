@@ -13,6 +13,7 @@ public static class PotCommand
         root.Subcommands.Add(TrainCommands.CreateTrain());
         root.Subcommands.Add(TrainCommands.CreateEval());
         root.Subcommands.Add(TrainCommands.CreateGenerate());
+        root.Subcommands.Add(new Command("simulate", "Simulations.") { ProtocolCommands.CreateProtocolSimulation() });
         return root;
     }
 }

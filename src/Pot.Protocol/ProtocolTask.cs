@@ -55,11 +55,11 @@ public sealed record ProtocolTask
     /// <summary>Leaves each verifier checks for quantization consistency s (default 4).</summary>
     public int SampledLeaves { get; init; } = 4;
 
-    /// <summary>Required loss improvement ε (nats) on γ-chosen data after applying deq(q) (default −0.02: the update must not hurt beyond the sampling noise of one evaluation batch).</summary>
-    public float LossMargin { get; init; } = -0.02f;
+    /// <summary>Required loss improvement ε (nats) on γ-chosen data after applying deq(q) (default −0.05: the update must not hurt beyond the sampling noise of one evaluation batch).</summary>
+    public float LossMargin { get; init; } = -0.05f;
 
-    /// <summary>Required margin by which the improvement on the miner's own data exceeds that on random data (default −0.05 nats: own data may trail random data by sampling noise, not more).</summary>
-    public float OwnDataMargin { get; init; } = -0.05f;
+    /// <summary>Required margin by which the improvement on the miner's own data exceeds that on random data (default −0.1 nats: own data may trail random data by sampling noise, not more).</summary>
+    public float OwnDataMargin { get; init; } = -0.1f;
 
     /// <summary>Rows of each usefulness / own-data evaluation batch (default 0: the inner batch size).</summary>
     public int EvalBatchSize { get; init; }
@@ -160,6 +160,7 @@ public sealed record ProtocolTask
         Id = id,
         InnerSteps = 4,
         EvalBatchSize = 128,
+        LossMargin = -0.02f,
         OwnDataMargin = -0.05f,
         Training = TrainingConfig.Default("addition") with
         {

@@ -14,6 +14,7 @@ public static class SimulateCommands
     {
         var simulate = new Command("simulate", "Run deterministic, seed-replayable simulations.");
         simulate.Subcommands.Add(CreateConsensus());
+        simulate.Subcommands.Add(ProtocolCommands.CreateProtocolSimulation());
         return simulate;
     }
 

@@ -1,0 +1,115 @@
+using Pot.Commitments;
+using Pot.Commitments.Merkle;
+
+namespace Pot.Protocol;
+
+/// <summary>
+/// Re-checks fraud proofs (DESIGN §5.6) at the cost of one inner step (replay), one leaf (quantization)
+/// or a lookup (trace start, duplicate update). Deterministic: every validator reaches the same verdict.
+/// </summary>
+public sealed class FraudProofJudge
+{
+    private readonly StepEngine _engine;
+
+    /// <summary>Creates a judge for a task.</summary>
+    /// <param name="engine">An engine for the task (used for one step per replay proof).</param>
+    public FraudProofJudge(StepEngine engine) => _engine = engine;
+
+    /// <summary>Judges a proof.</summary>
+    /// <param name="proof">The proof.</param>
+    /// <param name="submission">The accused submission (as recorded on chain).</param>
+    /// <param name="start">The round it belongs to.</param>
+    /// <param name="lookup">Earlier submissions by id, in chain order (for duplicate proofs).</param>
+    /// <returns>Null when upheld; otherwise why the proof is rejected.</returns>
+    public string? Judge(FraudProof proof, Submission submission, RoundStart start, Func<byte[], Submission?> lookup)
+    {
+        ArgumentNullException.ThrowIfNull(proof);
+        ArgumentNullException.ThrowIfNull(submission);
+        ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(lookup);
+        if (!proof.VerifySignature())
+        {
+            return "fraud proof signature does not verify against the prover's key";
+        }
+        if (!proof.SubmissionId.AsSpan().SequenceEqual(submission.Id))
+        {
+            return $"fraud proof names submission {Hex.Encode(proof.SubmissionId)}; expected {Hex.Encode(submission.Id)}";
+        }
+        try
+        {
+            return proof.Kind switch
+            {
+                FraudKind.Replay => JudgeReplay(proof, submission, start),
+                FraudKind.Quantization => JudgeQuantization(proof, submission, start),
+                FraudKind.TraceStart => JudgeTraceStart(proof, submission, start),
+                FraudKind.DuplicateUpdate => JudgeDuplicate(proof, submission, lookup),
+                _ => $"unknown fraud proof kind {(byte)proof.Kind}; expected 1 to 4",
+            };
+        }
+        catch (Exception ex) when (ex is PotFormatException or ArgumentException)
+        {
+            return $"malformed evidence: {ex.Message}";
+        }
+    }
+
+    private string? JudgeReplay(FraudProof proof, Submission s, RoundStart start)
+    {
+        int h = start.Task.InnerSteps;
+        if (proof.Index < 0 || proof.Index >= h)
+        {
+            return $"replayed step {proof.Index} is outside [0, {h})";
+        }
+        var trace = TrainingState.DecodeTrace(proof.TraceBlob, h + 1, s.TraceRoot);
+        var before = TrainingState.Decode(proof.StateBlob, _engine.ParameterCount, _engine.OptimizerBuffers);
+        if (!before.TraceLeaf().AsSpan().SequenceEqual(trace[proof.Index]))
+        {
+            return $"the state in the proof is not trace state {proof.Index} of submission {s.ShortId}";
+        }
+        var assignment = DataAssignment.Derive(start.Beacon, start.Task.Id, s.Miner, s.Round);
+        var (next, loss) = _engine.Step(before, proof.Index, assignment);
+        bool stateOk = next.TraceLeaf().AsSpan().SequenceEqual(trace[proof.Index + 1]);
+        bool lossOk = BitConverter.SingleToUInt32Bits(loss) == BitConverter.SingleToUInt32Bits(s.ClaimedLosses[proof.Index]);
+        return stateOk && lossOk ? $"step {proof.Index} replays to the committed state {Hex.Encode(MerkleHash.HashLeaf(trace[proof.Index + 1]))[..12]} with the claimed loss {loss}; no fraud" : null;
+    }
+
+    private static string? JudgeQuantization(FraudProof proof, Submission s, RoundStart start)
+    {
+        int h = start.Task.InnerSteps;
+        int leafCount = Updates.LeafCount(start.Model.Length);
+        if (proof.Index < 0 || proof.Index >= leafCount)
+        {
+            return $"leaf {proof.Index} is outside [0, {leafCount})";
+        }
+        var trace = TrainingState.DecodeTrace(proof.TraceBlob, h + 1, s.TraceRoot);
+        byte[] finalRoot = TrainingState.ParametersRootOf(trace[h]);
+        var finalProof = MerkleProof.Decode(proof.FinalLeafProof);
+        if (finalProof.LeafIndex != proof.Index || !ModelCommitment.VerifyLeaf(finalRoot, finalProof, proof.FinalLeafValues))
+        {
+            return $"θ_H leaf {proof.Index} does not verify against the final parameter root {Hex.Encode(finalRoot)[..12]}";
+        }
+        var updateProof = MerkleProof.Decode(proof.UpdateLeafProof);
+        if (updateProof.LeafIndex != proof.Index || !updateProof.Verify(MerkleHash.HashLeaf(proof.UpdateLeaf), s.UpdateRoot))
+        {
+            return $"update leaf {proof.Index} does not verify against the update root {Hex.Encode(s.UpdateRoot)[..12]}";
+        }
+        byte[] expected = Updates.ExpectedLeaf(ModelCommitment.ReadLeaf([start.Model], proof.Index), proof.FinalLeafValues);
+        return expected.AsSpan().SequenceEqual(proof.UpdateLeaf) ? $"update leaf {proof.Index} equals Q4(θ_r − θ_H) on that leaf; no fraud" : null;
+    }
+
+    private string? JudgeTraceStart(FraudProof proof, Submission s, RoundStart start)
+    {
+        var trace = TrainingState.DecodeTrace(proof.TraceBlob, start.Task.InnerSteps + 1, s.TraceRoot);
+        byte[] expected = TrainingState.EncodeTraceLeaf(start.ModelRoot, Verifier.FreshOptimizerRoot(start.Model.Length, _engine.OptimizerBuffers), 0);
+        return trace[0].AsSpan().SequenceEqual(expected) ? "trace state 0 is the round's model with fresh optimiser state; no fraud" : null;
+    }
+
+    private static string? JudgeDuplicate(FraudProof proof, Submission s, Func<byte[], Submission?> lookup)
+    {
+        var other = lookup(proof.OtherSubmission);
+        if (other is null)
+        {
+            return $"submission {Hex.Encode(proof.OtherSubmission)} is not an earlier submission on chain";
+        }
+        return other.UpdateRoot.AsSpan().SequenceEqual(s.UpdateRoot) ? null : $"submission {other.ShortId} has update root {Hex.Encode(other.UpdateRoot)[..12]}, not {Hex.Encode(s.UpdateRoot)[..12]}";
+    }
+}

@@ -1,0 +1,283 @@
+using Pot.Commitments;
+using Pot.Commitments.Keys;
+using Pot.Commitments.Merkle;
+
+namespace Pot.Protocol;
+
+/// <summary>How a simulated miner behaves (docs/protocol.md, "Adversarial miners").</summary>
+public enum MinerStrategy
+{
+    /// <summary>Follows the protocol.</summary>
+    Honest,
+
+    /// <summary>Runs only the first ⌊H/2⌋ steps and commits copies of the last state for the rest.</summary>
+    SkipSteps,
+
+    /// <summary>Fabricates one inner step (step ⌊H/2⌋): commits a state that the step does not produce, then trains on honestly.</summary>
+    FabricateStep,
+
+    /// <summary>Forges one leaf of one trace state (after step ⌊H/2⌋) and trains on from the forged state.</summary>
+    ForgeTraceLeaf,
+
+    /// <summary>Submits a random update of the honest update's scale (with a final state consistent with it).</summary>
+    RandomUpdate,
+
+    /// <summary>Submits the honest update scaled by 4 (with a final state consistent with it).</summary>
+    ScaledUpdate,
+
+    /// <summary>Resubmits its own update of an earlier round.</summary>
+    ReplayOldUpdate,
+
+    /// <summary>Submits another miner's update verbatim.</summary>
+    CopyExact,
+
+    /// <summary>Submits another miner's update plus 1% noise (with a final state consistent with it).</summary>
+    CopyNoisy,
+
+    /// <summary>Trains on data other than its assignment.</summary>
+    WrongData,
+
+    /// <summary>Claims training losses 10% lower than measured.</summary>
+    FalseLoss,
+
+    /// <summary>Forges one leaf of the quantized update (one code changed).</summary>
+    ForgeUpdateLeaf,
+
+    /// <summary>Commits honestly but does not serve its blobs.</summary>
+    WithholdChunks,
+
+    /// <summary>Submits after the window closed.</summary>
+    LateSubmission,
+}
+
+/// <summary>What a miner produced for a round.</summary>
+/// <param name="Submission">The signed submission.</param>
+/// <param name="Blobs">Where its blobs are served.</param>
+/// <param name="UpdateBlob">q as a Q4 blob (kept for the miner's own bookkeeping and the copy strategies).</param>
+/// <param name="Late">Whether it is sent after the window.</param>
+/// <param name="CpuSeconds">Processor time spent training and committing.</param>
+public sealed record MinerOutput(Submission Submission, MinerBlobServer Blobs, byte[] UpdateBlob, bool Late, double CpuSeconds);
+
+/// <summary>The round as a miner sees it when it starts.</summary>
+/// <param name="Task">The task.</param>
+/// <param name="Round">Round number r.</param>
+/// <param name="Beacon">β, hash of the block that finalized θ_r.</param>
+/// <param name="Model">θ_r.</param>
+/// <param name="ModelRoot">R_r.</param>
+public sealed record RoundStart(ProtocolTask Task, ulong Round, byte[] Beacon, float[] Model, byte[] ModelRoot);
+
+/// <summary>
+/// A miner (DESIGN §5.2–5.3): derives its data from β, runs H inner steps from θ_r with fresh optimiser
+/// state, commits the state after every step (trace), quantizes Δ = θ_r − θ_H and signs a submission.
+/// </summary>
+public sealed class Miner
+{
+    private byte[]? _previousUpdate;
+
+    /// <summary>Creates a miner.</summary>
+    /// <param name="key">Signing key (its public key is the miner's identity in the data assignment).</param>
+    /// <param name="strategy">Behaviour.</param>
+    public Miner(Ed25519Keys key, MinerStrategy strategy = MinerStrategy.Honest)
+    {
+        Key = key;
+        Strategy = strategy;
+    }
+
+    /// <summary>Signing key.</summary>
+    public Ed25519Keys Key { get; }
+
+    /// <summary>Behaviour.</summary>
+    public MinerStrategy Strategy { get; }
+
+    /// <summary>Address.</summary>
+    public string Address => Key.Address;
+
+    /// <summary>Trains and commits for one round.</summary>
+    /// <param name="start">The round.</param>
+    /// <param name="engine">An engine for the task (owned by this miner while it runs).</param>
+    /// <param name="earlier">Updates already published this round (what a copier can copy).</param>
+    /// <returns>The submission and its blob server.</returns>
+    public MinerOutput Mine(RoundStart start, StepEngine engine, IReadOnlyList<MinerOutput> earlier)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(engine);
+        ArgumentNullException.ThrowIfNull(earlier);
+        var cpu = CpuClock.Start();
+        var task = start.Task;
+        int h = task.InnerSteps;
+        var assignment = DataAssignment.Derive(start.Beacon, task.Id, Key.PublicKey, start.Round);
+        var trainOn = Strategy == MinerStrategy.WrongData ? assignment with { Miner = assignment.Miner ^ 0x5A5A } : assignment;
+        var rng = new ProtocolRandom(Hashing.Domain("pot/sim/miner-noise", Key.PublicKey, start.Beacon), "noise");
+
+        var states = new List<TrainingState> { TrainingState.Fresh(start.Model, engine.OptimizerBuffers) };
+        var irregular = new SortedSet<int> { 0 };
+        var losses = new float[h];
+        int skipFrom = Strategy == MinerStrategy.SkipSteps ? h - h / 2 : h;
+        int fabricated = h / 2;
+        for (int j = 0; j < h; j++)
+        {
+            if (j >= skipFrom)
+            {
+                states.Add(states[^1]);
+                losses[j] = losses[Math.Max(0, j - 1)];
+                irregular.Add(j + 1);
+                continue;
+            }
+            var (next, loss) = engine.Step(states[^1], j, trainOn);
+            if (j == fabricated && Strategy is MinerStrategy.FabricateStep or MinerStrategy.ForgeTraceLeaf)
+            {
+                // FabricateStep nudges one weight; ForgeTraceLeaf rewrites a whole committed leaf. Either way
+                // the committed state is not what step j produces, and only replaying step j shows it.
+                int forged = Strategy == MinerStrategy.FabricateStep ? 1 : Math.Min(next.Parameters.Length, 1024);
+                for (int i = 0; i < forged; i++)
+                {
+                    next.Parameters[i] += 1e-3f;
+                }
+                irregular.Add(j + 1);
+            }
+            states.Add(next);
+            losses[j] = Strategy == MinerStrategy.FalseLoss ? loss * 0.9f : loss;
+        }
+
+        var final = states[h];
+        byte[]? forcedBlob = null;
+        float[] honestDelta = Updates.Delta(start.Model, final.Parameters);
+        float[]? fakeDelta = null;
+        MinerOutput? victim = earlier.FirstOrDefault(e => e.Submission.Miner.AsSpan().SequenceEqual(Key.PublicKey) is false);
+        switch (Strategy)
+        {
+            case MinerStrategy.RandomUpdate:
+                double rms = Math.Sqrt(honestDelta.Sum(x => (double)x * x) / honestDelta.Length);
+                fakeDelta = honestDelta.Select(_ => (float)((rng.NextDouble() * 2 - 1) * rms * Math.Sqrt(3))).ToArray();
+                break;
+            case MinerStrategy.ScaledUpdate:
+                fakeDelta = honestDelta.Select(x => 4f * x).ToArray();
+                break;
+            case MinerStrategy.CopyNoisy when victim is not null:
+                var copied = Updates.Dequantize(victim.UpdateBlob, honestDelta.Length);
+                double crms = Math.Sqrt(copied.Sum(x => (double)x * x) / copied.Length);
+                fakeDelta = copied.Select(x => x + (float)((rng.NextDouble() * 2 - 1) * 0.01 * crms)).ToArray();
+                break;
+            case MinerStrategy.CopyExact when victim is not null:
+                forcedBlob = victim.UpdateBlob;
+                break;
+            case MinerStrategy.ReplayOldUpdate when _previousUpdate is not null:
+                forcedBlob = _previousUpdate;
+                break;
+        }
+        if (fakeDelta is not null)
+        {
+            final = new TrainingState(Updates.Delta(start.Model, fakeDelta), final.OptimizerState, final.OptimizerSteps);
+            states[h] = final;
+            irregular.Add(h);
+        }
+
+        byte[] blob = forcedBlob ?? Updates.Quantize(Updates.Delta(start.Model, final.Parameters));
+        if (Strategy == MinerStrategy.ForgeUpdateLeaf)
+        {
+            blob = (byte[])blob.Clone();
+            int leaves = Updates.LeafCount(start.Model.Length);
+            int forgedLeaf = leaves / 2;
+            int offset = 16 + forgedLeaf * Updates.LeafBytes + 2;
+            int code = blob[offset] & 0x0F;
+            blob[offset] = (byte)((blob[offset] & 0xF0) | (code == 15 ? 14 : code + 1));
+        }
+
+        var leavesList = states.Select(s => s.TraceLeaf()).ToArray();
+        byte[] traceRoot = TrainingState.TraceRoot(leavesList);
+        var server = new MinerBlobServer(engine.Task, trainOn, leavesList, blob, Strategy == MinerStrategy.WithholdChunks);
+        foreach (int j in irregular)
+        {
+            server.AddCheckpoint(j, states[j]);
+        }
+        for (int j = 0; j <= h; j += MinerBlobServer.CheckpointInterval)
+        {
+            server.AddCheckpoint(j, states[j]);
+        }
+        _previousUpdate = blob;
+        var submission = Submission.Sign(new Submission(task.Id, start.Round, Key.PublicKey, start.ModelRoot, Updates.Root(blob), traceRoot,
+            h, losses, (ulong)h * (ulong)task.Training.BatchSize, []), Key);
+        return new MinerOutput(submission, server, blob, Strategy == MinerStrategy.LateSubmission, cpu.Seconds);
+    }
+}
+
+/// <summary>
+/// Serves a miner's blobs by commitment: q by the update root, the trace by the trace root, and state j
+/// by the hash of trace leaf j. It keeps full states only every <see cref="CheckpointInterval"/> steps (and
+/// at any state that the honest step function would not produce) and recomputes the others on demand:
+/// storage ⌈(H+1)/P⌉·(1+b)·4·n bytes for n parameters and b optimiser buffers instead of (H+1)·(1+b)·4·n.
+/// </summary>
+public sealed class MinerBlobServer : IBlobProvider
+{
+    /// <summary>Steps between stored full states P.</summary>
+    public const int CheckpointInterval = 10;
+
+    private readonly ProtocolTask _task;
+    private readonly DataAssignment _assignment;
+    private readonly byte[][] _traceLeaves;
+    private readonly byte[] _updateBlob;
+    private readonly byte[] _updateRoot;
+    private readonly byte[] _traceRoot;
+    private readonly bool _withhold;
+    private readonly SortedDictionary<int, TrainingState> _checkpoints = new();
+    private readonly Dictionary<string, int> _stepOfLeafHash = new(StringComparer.Ordinal);
+    private StepEngine? _engine;
+
+    internal MinerBlobServer(ProtocolTask task, DataAssignment assignment, byte[][] traceLeaves, byte[] updateBlob, bool withhold)
+    {
+        _task = task;
+        _assignment = assignment;
+        _traceLeaves = traceLeaves;
+        _updateBlob = updateBlob;
+        _updateRoot = Updates.Root(updateBlob);
+        _traceRoot = TrainingState.TraceRoot(traceLeaves);
+        _withhold = withhold;
+        for (int j = traceLeaves.Length - 1; j >= 0; j--)
+        {
+            _stepOfLeafHash[Hex.Encode(MerkleHash.HashLeaf(traceLeaves[j]))] = j;
+        }
+    }
+
+    /// <summary>Seconds spent recomputing states for requests (charged to the miner).</summary>
+    public double ServeSeconds { get; private set; }
+
+    /// <summary>Number of full states held.</summary>
+    public int StoredStates => _checkpoints.Count;
+
+    internal void AddCheckpoint(int step, TrainingState state) => _checkpoints[step] = state;
+
+    /// <inheritdoc />
+    public byte[]? Fetch(ReadOnlySpan<byte> commitment)
+    {
+        if (_withhold)
+        {
+            return null;
+        }
+        if (commitment.SequenceEqual(_updateRoot))
+        {
+            return _updateBlob;
+        }
+        if (commitment.SequenceEqual(_traceRoot))
+        {
+            return TrainingState.EncodeTrace(_traceLeaves);
+        }
+        return _stepOfLeafHash.TryGetValue(Hex.Encode(commitment), out int step) ? State(step).Encode() : null;
+    }
+
+    private TrainingState State(int step)
+    {
+        var clock = CpuClock.Start();
+        int from = _checkpoints.Keys.Where(k => k <= step).Max();
+        var state = _checkpoints[from];
+        if (from < step)
+        {
+            _engine ??= new StepEngine(_task);
+            for (int j = from; j < step; j++)
+            {
+                state = _engine.Step(state, j, _assignment).Next;
+            }
+        }
+        ServeSeconds += clock.Seconds;
+        return state;
+    }
+}

@@ -1,0 +1,392 @@
+using Pot.Commitments;
+using Pot.Commitments.Keys;
+using Pot.Commitments.Merkle;
+using Pot.Learning.Data;
+
+namespace Pot.Protocol;
+
+/// <summary>How a simulated verifier behaves.</summary>
+public enum VerifierStrategy
+{
+    /// <summary>Runs every check.</summary>
+    Honest,
+
+    /// <summary>Accepts everything without checking.</summary>
+    Lazy,
+
+    /// <summary>Rejects everything and sends a fabricated fraud proof.</summary>
+    Malicious,
+}
+
+/// <summary>Seeds derived from the challenge seed γ (DESIGN §5.4).</summary>
+public static class Challenge
+{
+    /// <summary>γ = SHA-256("pot/challenge/v1" ‖ hash of the block that finalized the submission ‖ submission id).</summary>
+    /// <param name="blockHash">Hash of the block holding the submission.</param>
+    /// <param name="submissionId">Submission id.</param>
+    /// <returns>32 bytes.</returns>
+    public static byte[] Seed(ReadOnlySpan<byte> blockHash, ReadOnlySpan<byte> submissionId) =>
+        Hashing.Domain("pot/challenge/v1", blockHash.ToArray(), submissionId.ToArray());
+
+    /// <summary>
+    /// The c verifiers of a submission: a uniform sample without replacement from the validator set (in its
+    /// canonical order, ascending by address), drawn from γ with purpose "verifiers".
+    /// </summary>
+    /// <param name="gamma">γ.</param>
+    /// <param name="validatorCount">Size of the validator set.</param>
+    /// <param name="c">Verifiers per submission.</param>
+    /// <returns>Indices into the validator set, ascending.</returns>
+    public static int[] Verifiers(ReadOnlySpan<byte> gamma, int validatorCount, int c) =>
+        new ProtocolRandom(gamma, "verifiers").SampleWithoutReplacement(validatorCount, c);
+
+    /// <summary>The k inner steps verifier <paramref name="verifier"/> replays: uniform without replacement from [0, H), purpose "steps/" + its address.</summary>
+    /// <param name="gamma">γ.</param>
+    /// <param name="verifier">Verifier public key.</param>
+    /// <param name="h">H.</param>
+    /// <param name="k">k.</param>
+    /// <returns>Steps, ascending.</returns>
+    public static int[] Steps(ReadOnlySpan<byte> gamma, byte[] verifier, int h, int k) =>
+        new ProtocolRandom(gamma, "steps/" + AccountAddress.FromPublicKey(verifier)).SampleWithoutReplacement(h, k);
+
+    /// <summary>The s leaves verifier <paramref name="verifier"/> checks: uniform without replacement from the model's leaves, purpose "leaves/" + its address.</summary>
+    /// <param name="gamma">γ.</param>
+    /// <param name="verifier">Verifier public key.</param>
+    /// <param name="leafCount">Model leaves.</param>
+    /// <param name="s">s.</param>
+    /// <returns>Leaves, ascending.</returns>
+    public static int[] Leaves(ReadOnlySpan<byte> gamma, byte[] verifier, int leafCount, int s) =>
+        new ProtocolRandom(gamma, "leaves/" + AccountAddress.FromPublicKey(verifier)).SampleWithoutReplacement(leafCount, s);
+
+    /// <summary>The random evaluation batch of the usefulness check (shared by all verifiers of the submission).</summary>
+    /// <param name="gamma">γ.</param>
+    /// <param name="round">Round.</param>
+    /// <returns>Its batch key.</returns>
+    public static BatchKey EvaluationKey(ReadOnlySpan<byte> gamma, ulong round)
+    {
+        var rng = new ProtocolRandom(gamma, "evaluation");
+        return new BatchKey(rng.NextUInt64(), round, rng.NextUInt64(), 0);
+    }
+
+    /// <summary>The miner's own step whose batch the own-data check uses (shared by all verifiers).</summary>
+    /// <param name="gamma">γ.</param>
+    /// <param name="h">H.</param>
+    /// <returns>The step.</returns>
+    public static int OwnStep(ReadOnlySpan<byte> gamma, int h) => new ProtocolRandom(gamma, "own-step").NextInt(h);
+}
+
+/// <summary>An earlier submission of the round (or of history) the uniqueness check compares against.</summary>
+/// <param name="Submission">The submission.</param>
+/// <param name="Blobs">Where its update is served (null for history: only the root is compared).</param>
+public sealed record PeerSubmission(Submission Submission, IBlobProvider? Blobs);
+
+/// <summary>Everything a verifier needs to check one submission.</summary>
+/// <param name="Start">The round.</param>
+/// <param name="Submission">The submission.</param>
+/// <param name="Gamma">γ.</param>
+/// <param name="Blobs">The miner's blob server.</param>
+/// <param name="Earlier">Submissions ordered before it (this round, then earlier rounds' accepted ones).</param>
+public sealed record VerificationContext(RoundStart Start, Submission Submission, byte[] Gamma, IBlobProvider Blobs, IReadOnlyList<PeerSubmission> Earlier);
+
+/// <summary>Per-check counters (DESIGN §5.5: each check has its own counter).</summary>
+public sealed class CheckMetrics
+{
+    private readonly long[] _runs = new long[9];
+    private readonly long[] _failures = new long[9];
+
+    /// <summary>Times the check ran.</summary>
+    /// <param name="check">The check.</param>
+    /// <returns>Count.</returns>
+    public long Runs(CheckKind check) => _runs[(int)check];
+
+    /// <summary>Times the check failed.</summary>
+    /// <param name="check">The check.</param>
+    /// <returns>Count.</returns>
+    public long Failures(CheckKind check) => _failures[(int)check];
+
+    internal void Ran(CheckKind check) => _runs[(int)check]++;
+
+    internal void Failed(CheckKind check) => _failures[(int)check]++;
+
+    /// <summary>Adds another set of counters.</summary>
+    /// <param name="other">The other counters.</param>
+    public void Add(CheckMetrics other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        for (int i = 0; i < _runs.Length; i++)
+        {
+            _runs[i] += other._runs[i];
+            _failures[i] += other._failures[i];
+        }
+    }
+}
+
+/// <summary>A verifier's result on one submission.</summary>
+/// <param name="Attestation">The signed attestation.</param>
+/// <param name="FraudProof">The fraud proof behind a reject, when the failure is provable.</param>
+/// <param name="CpuSeconds">Processor time spent (not counting the miner's serving).</param>
+public sealed record VerificationResult(Attestation Attestation, FraudProof? FraudProof, double CpuSeconds);
+
+/// <summary>
+/// A verifier (DESIGN §5.5–5.6): availability, trace start, exact duplicates, quantization consistency on s
+/// leaves, replay of k steps, usefulness on γ data, own-vs-random data and near-duplicates, then a signed
+/// attestation; a provable failure comes with a fraud proof.
+/// </summary>
+public sealed class Verifier
+{
+    private readonly Dictionary<string, byte[]> _startLeafByRoot = new(StringComparer.Ordinal);
+    private StepEngine? _engine;
+
+    /// <summary>Creates a verifier.</summary>
+    /// <param name="key">Signing key.</param>
+    /// <param name="strategy">Behaviour.</param>
+    public Verifier(Ed25519Keys key, VerifierStrategy strategy = VerifierStrategy.Honest)
+    {
+        Key = key;
+        Strategy = strategy;
+    }
+
+    /// <summary>Signing key.</summary>
+    public Ed25519Keys Key { get; }
+
+    /// <summary>Behaviour.</summary>
+    public VerifierStrategy Strategy { get; }
+
+    /// <summary>Address.</summary>
+    public string Address => Key.Address;
+
+    /// <summary>Counters of every check this verifier ran.</summary>
+    public CheckMetrics Metrics { get; } = new();
+
+    /// <summary>Checks a submission and signs an attestation.</summary>
+    /// <param name="context">The submission and its round.</param>
+    /// <returns>The attestation and any fraud proof.</returns>
+    public VerificationResult Verify(VerificationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var cpu = CpuClock.Start();
+        double served = ServedSeconds(context.Blobs);
+        var (attestation, proof) = Strategy switch
+        {
+            VerifierStrategy.Lazy => (Unsigned(context, true, CheckKind.None, MandatedSteps(context), MandatedLeaves(context), 0, 0, 0, null), null),
+            VerifierStrategy.Malicious => MaliciousReject(context),
+            _ => Check(context),
+        };
+        double seconds = cpu.Seconds - (ServedSeconds(context.Blobs) - served);
+        return new VerificationResult(Attestation.Sign(attestation, Key), proof is null ? null : FraudProof.Sign(proof, Key), Math.Max(0, seconds));
+    }
+
+    private static double ServedSeconds(IBlobProvider blobs) => blobs is MinerBlobServer m ? m.ServeSeconds : 0;
+
+    private Attestation Unsigned(VerificationContext c, bool accept, CheckKind failed, int[] steps, int[] leaves, float before, float after, float own, FraudProof? proof) =>
+        new(c.Submission.Id, Key.PublicKey, accept, failed, steps, leaves, before, after, own, proof?.EvidenceHash ?? new byte[32], []);
+
+    private (Attestation, FraudProof?) MaliciousReject(VerificationContext c)
+    {
+        // A fabricated replay accusation against step 0 from the honest start state: the judge recomputes the
+        // step, finds it matches the trace, and rejects the proof at the sender's cost.
+        var engine = Engine(c.Start.Task);
+        var start = TrainingState.Fresh(c.Start.Model, engine.OptimizerBuffers);
+        var blob = c.Blobs.Fetch(c.Submission.TraceRoot) ?? [];
+        var proof = FraudProof.Empty(FraudKind.Replay, c.Submission.Id, Key.PublicKey, 0) with { TraceBlob = blob, StateBlob = start.Encode() };
+        return (Unsigned(c, false, CheckKind.Replay, MandatedSteps(c), MandatedLeaves(c), 0, 0, 0, proof), proof);
+    }
+
+    private int[] MandatedSteps(VerificationContext c) => Challenge.Steps(c.Gamma, Key.PublicKey, c.Start.Task.InnerSteps, c.Start.Task.ReplayedSteps);
+
+    private int[] MandatedLeaves(VerificationContext c) => Challenge.Leaves(c.Gamma, Key.PublicKey, Updates.LeafCount(c.Start.Model.Length), c.Start.Task.SampledLeaves);
+
+    private StepEngine Engine(ProtocolTask task)
+    {
+        if (_engine is null || !ReferenceEquals(_engine.Task, task))
+        {
+            _engine = new StepEngine(task);
+        }
+        return _engine;
+    }
+
+    private (Attestation, FraudProof?) Check(VerificationContext c)
+    {
+        var task = c.Start.Task;
+        var s = c.Submission;
+        var engine = Engine(task);
+        int n = engine.ParameterCount, h = task.InnerSteps;
+        int[] steps = MandatedSteps(c);
+        int[] leaves = MandatedLeaves(c);
+        (Attestation, FraudProof?) Reject(CheckKind check, FraudProof? proof)
+        {
+            Metrics.Failed(check);
+            return (Unsigned(c, false, check, steps, leaves, 0, 0, 0, proof), proof);
+        }
+
+        // Availability: q and the trace must be served and match their roots.
+        Metrics.Ran(CheckKind.Availability);
+        byte[]? updateBlob = c.Blobs.Fetch(s.UpdateRoot);
+        byte[]? traceBlob = c.Blobs.Fetch(s.TraceRoot);
+        byte[][] trace;
+        float[] dequantized;
+        try
+        {
+            if (updateBlob is null || traceBlob is null || !Updates.Root(updateBlob).AsSpan().SequenceEqual(s.UpdateRoot))
+            {
+                return Reject(CheckKind.Availability, null);
+            }
+            dequantized = Updates.Dequantize(updateBlob, n);
+            trace = TrainingState.DecodeTrace(traceBlob, h + 1, s.TraceRoot);
+        }
+        catch (PotFormatException)
+        {
+            return Reject(CheckKind.Availability, null);
+        }
+
+        // Trace start: state 0 is θ_r with fresh optimiser state.
+        Metrics.Ran(CheckKind.TraceStart);
+        if (!trace[0].AsSpan().SequenceEqual(ExpectedStartLeaf(c.Start, engine.OptimizerBuffers)))
+        {
+            return Reject(CheckKind.TraceStart, FraudProof.Empty(FraudKind.TraceStart, s.Id, Key.PublicKey, 0) with { TraceBlob = traceBlob });
+        }
+
+        // Uniqueness, exact: an earlier submission with the same update root.
+        Metrics.Ran(CheckKind.Uniqueness);
+        foreach (var peer in c.Earlier)
+        {
+            if (peer.Submission.UpdateRoot.AsSpan().SequenceEqual(s.UpdateRoot))
+            {
+                return Reject(CheckKind.Uniqueness, FraudProof.Empty(FraudKind.DuplicateUpdate, s.Id, Key.PublicKey, 0) with { OtherSubmission = peer.Submission.Id });
+            }
+        }
+
+        // Quantization consistency on s leaves against θ_H (state H of the trace).
+        Metrics.Ran(CheckKind.Quantization);
+        var finalState = FetchState(c, trace, h, engine);
+        if (finalState is null)
+        {
+            return Reject(CheckKind.Availability, null);
+        }
+        foreach (int leaf in leaves)
+        {
+            float[] finalLeaf = ModelCommitment.ReadLeaf([finalState.Parameters], leaf);
+            byte[] expected = Updates.ExpectedLeaf(ModelCommitment.ReadLeaf([c.Start.Model], leaf), finalLeaf);
+            byte[] actual = Updates.Leaf(updateBlob, leaf);
+            if (!expected.AsSpan().SequenceEqual(actual))
+            {
+                return Reject(CheckKind.Quantization, FraudProof.Empty(FraudKind.Quantization, s.Id, Key.PublicKey, leaf) with
+                {
+                    TraceBlob = traceBlob,
+                    FinalLeafValues = finalLeaf,
+                    FinalLeafProof = ModelCommitment.ProveLeaf([finalState.Parameters], leaf).Encode(),
+                    UpdateLeaf = actual,
+                    UpdateLeafProof = Updates.Prove(updateBlob, leaf).Encode(),
+                });
+            }
+        }
+
+        // Replay of k steps: recompute from the committed state and compare the next trace leaf and the loss bit for bit.
+        var assignment = DataAssignment.Derive(c.Start.Beacon, task.Id, s.Miner, s.Round);
+        foreach (int j in steps)
+        {
+            Metrics.Ran(CheckKind.Replay);
+            var before = FetchState(c, trace, j, engine);
+            if (before is null)
+            {
+                return Reject(CheckKind.Availability, null);
+            }
+            var (next, loss) = engine.Step(before, j, assignment);
+            bool stateOk = next.TraceLeaf().AsSpan().SequenceEqual(trace[j + 1]);
+            bool lossOk = BitConverter.SingleToUInt32Bits(loss) == BitConverter.SingleToUInt32Bits(s.ClaimedLosses[j]);
+            if (!stateOk || !lossOk)
+            {
+                if (stateOk)
+                {
+                    Metrics.Ran(CheckKind.LossClaim);
+                }
+                return Reject(stateOk ? CheckKind.LossClaim : CheckKind.Replay,
+                    FraudProof.Empty(FraudKind.Replay, s.Id, Key.PublicKey, j) with { TraceBlob = traceBlob, StateBlob = before.Encode() });
+            }
+            Metrics.Ran(CheckKind.LossClaim);
+        }
+
+        // Usefulness on γ-chosen data, then own data versus that random data.
+        Metrics.Ran(CheckKind.Usefulness);
+        float[] updated = Updates.Apply(c.Start.Model, dequantized);
+        var evalKey = Challenge.EvaluationKey(c.Gamma, s.Round);
+        int evalRows = task.EffectiveEvalBatchSize;
+        float lossBefore = engine.Loss(c.Start.Model, evalKey, evalRows);
+        float lossAfter = engine.Loss(updated, evalKey, evalRows);
+        float improvement = lossBefore - lossAfter;
+        if (!(improvement >= task.LossMargin))
+        {
+            Metrics.Failed(CheckKind.Usefulness);
+            return (Unsigned(c, false, CheckKind.Usefulness, steps, leaves, lossBefore, lossAfter, 0, null), null);
+        }
+        Metrics.Ran(CheckKind.OwnData);
+        var ownKey = assignment.Key(Challenge.OwnStep(c.Gamma, h));
+        float ownImprovement = engine.Loss(c.Start.Model, ownKey, task.Training.BatchSize) - engine.Loss(updated, ownKey, task.Training.BatchSize);
+        if (!(ownImprovement - improvement >= task.OwnDataMargin))
+        {
+            Metrics.Failed(CheckKind.OwnData);
+            return (Unsigned(c, false, CheckKind.OwnData, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);
+        }
+
+        // Uniqueness, near-identical: cosine of deq(q) with earlier updates of the round.
+        foreach (var peer in c.Earlier)
+        {
+            byte[]? other = peer.Blobs?.Fetch(peer.Submission.UpdateRoot);
+            if (other is null || peer.Submission.Round != s.Round)
+            {
+                continue;
+            }
+            float[] otherValues;
+            try
+            {
+                otherValues = Updates.Dequantize(other, n);
+            }
+            catch (PotFormatException)
+            {
+                continue;
+            }
+            if (Updates.Cosine(dequantized, otherValues) >= task.NearDuplicateCosine)
+            {
+                Metrics.Failed(CheckKind.Uniqueness);
+                return (Unsigned(c, false, CheckKind.Uniqueness, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);
+            }
+        }
+
+        return (Unsigned(c, true, CheckKind.None, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);
+    }
+
+    private byte[] ExpectedStartLeaf(RoundStart start, int buffers)
+    {
+        string key = Hex.Encode(start.ModelRoot) + "/" + buffers;
+        if (!_startLeafByRoot.TryGetValue(key, out var leaf))
+        {
+            leaf = TrainingState.EncodeTraceLeaf(start.ModelRoot, FreshOptimizerRoot(start.Model.Length, buffers), 0);
+            _startLeafByRoot[key] = leaf;
+        }
+        return leaf;
+    }
+
+    /// <summary>The optimiser root of all-zero buffers.</summary>
+    /// <param name="parameters">Parameter count.</param>
+    /// <param name="buffers">Buffer count.</param>
+    /// <returns>32 bytes.</returns>
+    internal static byte[] FreshOptimizerRoot(int parameters, int buffers) =>
+        ModelCommitment.ComputeRoot(Enumerable.Range(0, buffers).Select(_ => (ReadOnlyMemory<float>)new float[parameters]).ToArray());
+
+    private static TrainingState? FetchState(VerificationContext c, byte[][] trace, int step, StepEngine engine)
+    {
+        byte[]? blob = c.Blobs.Fetch(MerkleHash.HashLeaf(trace[step]));
+        if (blob is null)
+        {
+            return null;
+        }
+        try
+        {
+            var state = TrainingState.Decode(blob, engine.ParameterCount, engine.OptimizerBuffers);
+            return state.TraceLeaf().AsSpan().SequenceEqual(trace[step]) ? state : null;
+        }
+        catch (PotFormatException)
+        {
+            return null;
+        }
+    }
+}

@@ -14,6 +14,9 @@ public static unsafe class Layers
 {
     private const int RowsPerTask = 16;
 
+    [ThreadStatic]
+    private static float[]? attentionScratch;
+
     /// <summary>
     /// Token + position embedding: out[b,t,c] = wte[tok[b,t], c] + wpe[t, c] (one rounding).
     /// </summary>
@@ -449,8 +452,15 @@ public static unsafe class Layers
             float* dBase = (float*)dqP + (long)b * seqLen * c3;
             float* doBase = (float*)doP + (long)b * seqLen * channels + h * hs;
             float* pr = (float*)pP + ((long)b * heads + h) * seqLen * seqLen;
-            var scratch = new float[seqLen * seqLen * 2 + hs * seqLen * 2 + hs];
-            fixed (float* s0 = scratch)
+            int scratchLength = seqLen * seqLen * 2 + hs * seqLen * 2 + hs;
+            if (attentionScratch is null || attentionScratch.Length < scratchLength)
+            {
+                attentionScratch = new float[scratchLength];
+            }
+
+            // Every scratch element read below is written first in this task, so reusing the
+            // thread's buffer cannot carry values from one (b, h) to another.
+            fixed (float* s0 = attentionScratch)
             {
                 float* ds = s0;                          // [T, T] dp then ds
                 float* pT = ds + seqLen * seqLen;        // [T, T] p transposed: pT[t2, t]

@@ -33,7 +33,7 @@ public static class TrainingCheckpoint
     {
         Directory.CreateDirectory(directory);
         var p = trainer.Trainable.Parameters;
-        var meta = new Dictionary<string, string>
+        var meta = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
             ["pot.format"] = Format,
             ["pot.config"] = JsonSerializer.Serialize(trainer.Config, JsonOptions),
@@ -49,7 +49,7 @@ public static class TrainingCheckpoint
 
         WriteAtomically(Path.Combine(directory, ModelFile), s => Safetensors.Write(s, tensors, meta));
 
-        var optMeta = new Dictionary<string, string>
+        var optMeta = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
             ["pot.format"] = Format,
             ["pot.optimizer"] = trainer.Optimizer.Name,

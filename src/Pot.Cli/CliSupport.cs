@@ -11,8 +11,8 @@ internal sealed class CliUserException(string message) : Exception(message);
 /// <summary>Shared plumbing of the commitments commands: output writers, error handling, file reading.</summary>
 internal static class CliSupport
 {
-    /// <summary>Exit code for user mistakes and rejected input.</summary>
-    public const int UserErrorExitCode = 1;
+    /// <summary>Exit code for user mistakes and rejected input (<see cref="CliErrors.UserError"/>).</summary>
+    public const int UserErrorExitCode = CliErrors.UserError;
 
     /// <summary>Option <c>--json</c>, created per command so each shows it in its own help.</summary>
     public static Option<bool> JsonOption() => new("--json") { Description = "Print machine-readable JSON instead of text." };
@@ -43,7 +43,7 @@ internal static class CliSupport
         parse.InvocationConfiguration.Output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
     }
 
-    /// <summary>Runs a command body, turning expected failures into a one-line error and exit code 1.</summary>
+    /// <summary>Runs a command body, turning user and input errors into a one-line error and exit code 2, anything else into exit code 1 (see <see cref="CliErrors"/>).</summary>
     public static int Run(ParseResult parse, Func<int> body)
     {
         try
@@ -54,6 +54,10 @@ internal static class CliSupport
         {
             parse.InvocationConfiguration.Error.WriteLine($"error: {ex.Message}");
             return UserErrorExitCode;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return CliErrors.ReportInternal(parse.InvocationConfiguration.Error, ex);
         }
     }
 

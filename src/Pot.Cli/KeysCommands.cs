@@ -64,15 +64,30 @@ public static class KeysCommands
     private static Command CreateShow()
     {
         var keyFile = new Option<FileInfo>("--key") { Description = "Key file to read.", Required = true };
-        var json = CliSupport.JsonOption();
-        var command = new Command("show", "Print the public key, address and KDF costs of a key file (no passphrase needed).")
+        var check = new Option<bool>("--check-passphrase")
         {
-            keyFile, json,
+            Description = $"Also decrypt the private key to prove the passphrase opens it (passphrase from --passphrase-file, else ${PassphraseVariable}, else a terminal prompt). A wrong passphrase exits with code 2.",
+        };
+        var passphraseFile = new Option<FileInfo?>("--passphrase-file") { Description = "With --check-passphrase: file whose first line is the passphrase." };
+        var json = CliSupport.JsonOption();
+        var command = new Command("show", "Print the public key, address and KDF costs of a key file (no passphrase needed unless --check-passphrase).")
+        {
+            keyFile, check, passphraseFile, json,
         };
         command.SetAction(parse => CliSupport.Run(parse, () =>
         {
             FileInfo file = parse.GetValue(keyFile)!;
-            KeyFileInfo info = KeyFile.ReadInfo(CliSupport.ReadInput(file, "key file", KeyFile.MaxFileBytes));
+            byte[] contents = CliSupport.ReadInput(file, "key file", KeyFile.MaxFileBytes);
+            KeyFileInfo info = KeyFile.ReadInfo(contents);
+            if (parse.GetValue(check))
+            {
+                // Throws PotFormatException ("the passphrase is wrong or the file was modified") on a bad passphrase.
+                using Ed25519Keys opened = KeyFile.Open(contents, ReadPassphrase(parse.GetValue(passphraseFile), confirm: false));
+            }
+            else if (parse.GetValue(passphraseFile) is not null)
+            {
+                throw new CliUserException("--passphrase-file is only used with --check-passphrase");
+            }
             WriteInfo(parse, json, file, info.PublicKey, info.Address, info.Kdf);
             return 0;
         }));

@@ -19,7 +19,7 @@ public sealed class CliTests : IDisposable
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = PotCommand.Build().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
+        int code = Program.Run(args, new InvocationConfiguration { Output = output, Error = error });
         return (code, output.ToString(), error.ToString());
     }
 
@@ -46,23 +46,23 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void UserMistakesPrintOneLineErrorsAndExitNonZero()
     {
-        // Proves missing files, bad sizes and out-of-range indices give exit code 1 and a message, not a stack trace.
+        // Proves missing files, bad sizes and out-of-range indices give exit code 2 and a message, not a stack trace.
         File.WriteAllBytes(PathOf("small.bin"), [1, 2, 3]);
         (int code, string output, string error) = Run("inspect", "merkle", "--file", PathOf("missing.bin"), "--leaf-size", "16");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("does not exist", error);
         Assert.DoesNotContain("   at ", error + output);
         (code, _, error) = Run("inspect", "merkle", "--file", PathOf("small.bin"), "--leaf-size", "-4");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("--leaf-size must be a positive", error);
         (code, _, error) = Run("inspect", "merkle", "--file", PathOf("small.bin"), "--leaf-size", "1", "--proof", "3");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("out of range", error);
         (code, _, error) = Run("inspect", "q4", "encode", "--in", PathOf("small.bin"), "--out", PathOf("x.q4"));
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("multiple of 4", error);
         (code, _, error) = Run("inspect", "q4", "decode", "--in", PathOf("small.bin"), "--out", PathOf("x.f32"));
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("Q4 blob", error);
         (code, _, _) = Run("inspect", "merkle", "--leaf-size", "16");
         Assert.NotEqual(0, code);
@@ -86,7 +86,7 @@ public sealed class CliTests : IDisposable
         ModelCommitment.WriteLittleEndian(Q4Blob.Decode(Q4Blob.Encode(values)), expected);
         Assert.Equal(expected, File.ReadAllBytes(PathOf("y.f32")));
         (code, _, string error) = Run("inspect", "q4", "decode", "--in", PathOf("x.q4"), "--out", PathOf("y.f32"));
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("--force", error);
     }
 
@@ -106,14 +106,14 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0, code);
         Assert.Contains(address, output);
         (code, _, error) = Run("keys", "new", "--out", PathOf("k.json"), "--passphrase-file", PathOf("pass.txt"));
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("already exists", error);
         File.WriteAllText(PathOf("bad.json"), "{\"format\":\"other\"}");
         (code, _, error) = Run("keys", "show", "--key", PathOf("bad.json"));
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("key file", error);
         (code, _, error) = Run("keys", "new", "--out", PathOf("k2.json"), "--passphrase-file", PathOf("pass.txt"), "--kdf-passes", "99");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("passes 99", error);
     }
 }

@@ -269,7 +269,7 @@ public class StateTransitionTests
     {
         // Proves: submit needs the miner role, attest the verifier role, finalize the validator role;
         // a miner submits once per round and cannot attest itself; a verifier attests once; finalize
-        // waits for the window; unknown tasks and submissions are refused.
+        // waits for the window and submissions must arrive inside it; unknown tasks and submissions are refused.
         var net = new TestNet();
         var w = net.Workload;
         var round = StateAccess.TaskRound(net.Ledger.State, 0)!;
@@ -282,6 +282,8 @@ public class StateTransitionTests
         var sub = net.Tx(net.Miner, submit);
         net.Commit(sub);
         Assert.Equal(RejectionCode.DuplicateSubmission, net.TryOne(net.Tx(net.Miner, submit with { UpdateRoot = Hash("other") }))!.Code);
+        // The window is W = 2 blocks from the round start (height 0): a second miner at height 2 is too late.
+        Assert.Equal(RejectionCode.WindowClosed, net.TryOne(net.Tx(w.Miners[1], submit))!.Code);
 
         var accept = new AttestPayload(sub.Hash, true, [], [], new byte[32]);
         Assert.Equal(RejectionCode.MissingRole, net.TryOne(net.Tx(w.Miners[1], accept))!.Code);

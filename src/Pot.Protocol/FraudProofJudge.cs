@@ -10,10 +10,16 @@ namespace Pot.Protocol;
 public sealed class FraudProofJudge
 {
     private readonly StepEngine _engine;
+    private readonly IChunkSource? _chunks;
 
     /// <summary>Creates a judge for a task.</summary>
     /// <param name="engine">An engine for the task (used for one step per replay proof).</param>
-    public FraudProofJudge(StepEngine engine) => _engine = engine;
+    /// <param name="chunks">Where a replay proof's state is fetched when the proof names it by its trace leaf instead of carrying it.</param>
+    public FraudProofJudge(StepEngine engine, IChunkSource? chunks = null)
+    {
+        _engine = engine;
+        _chunks = chunks;
+    }
 
     /// <summary>Judges a proof.</summary>
     /// <param name="proof">The proof.</param>
@@ -59,8 +65,19 @@ public sealed class FraudProofJudge
         {
             return $"replayed step {proof.Index} is outside [0, {h})";
         }
+        if (s.InnerSteps != h)
+        {
+            return $"submission {s.ShortId} claims {s.InnerSteps} losses; the task has H = {h}";
+        }
         var trace = TrainingState.DecodeTrace(proof.TraceBlob, h + 1, s.TraceRoot);
-        var before = TrainingState.Decode(proof.StateBlob, _engine.ParameterCount, _engine.OptimizerBuffers);
+        byte[] stateBlob = proof.StateBlob;
+        if (stateBlob.Length == 0)
+        {
+            byte[] name = MerkleHash.HashLeaf(trace[proof.Index]);
+            stateBlob = _chunks?.TryGet(name)
+                ?? throw new Pot.Chain.Protocol.ProtocolDataUnavailableException($"trace state {proof.Index} of submission {s.ShortId} (chunk {Hex.Encode(name)[..12]}) is not available to this node");
+        }
+        var before = TrainingState.Decode(stateBlob, _engine.ParameterCount, _engine.OptimizerBuffers);
         if (!before.TraceLeaf().AsSpan().SequenceEqual(trace[proof.Index]))
         {
             return $"the state in the proof is not trace state {proof.Index} of submission {s.ShortId}";

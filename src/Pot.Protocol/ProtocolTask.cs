@@ -121,8 +121,11 @@ public sealed record ProtocolTask
     /// <summary>The engine configuration the inner steps use: constant learning rate, H steps.</summary>
     public TrainingConfig InnerConfig => Training with { Steps = InnerSteps, WarmupSteps = 0, MinLearningRateRatio = 1f };
 
-    /// <summary>Effective evaluation batch size.</summary>
+    /// <summary>Effective evaluation batch size of the usefulness check.</summary>
     public int EffectiveEvalBatchSize => EvalBatchSize > 0 ? EvalBatchSize : Training.BatchSize;
+
+    /// <summary>Rows of the own-data check's batch: the first rows of the miner's γ-chosen inner batch (at most the evaluation batch size).</summary>
+    public int EffectiveOwnBatchSize => Math.Min(Training.BatchSize, EffectiveEvalBatchSize);
 
     /// <summary>Throws with a message naming the bad value and the accepted range.</summary>
     public void Validate()

@@ -77,7 +77,7 @@ public static class Challenge
 /// <summary>An earlier submission of the round (or of history) the uniqueness check compares against.</summary>
 /// <param name="Submission">The submission.</param>
 /// <param name="Blobs">Where its update is served (null for history: only the root is compared).</param>
-public sealed record PeerSubmission(Submission Submission, IBlobProvider? Blobs);
+public sealed record PeerSubmission(Submission Submission, IChunkSource? Blobs);
 
 /// <summary>Everything a verifier needs to check one submission.</summary>
 /// <param name="Start">The round.</param>
@@ -85,7 +85,7 @@ public sealed record PeerSubmission(Submission Submission, IBlobProvider? Blobs)
 /// <param name="Gamma">γ.</param>
 /// <param name="Blobs">The miner's blob server.</param>
 /// <param name="Earlier">Submissions ordered before it (this round, then earlier rounds' accepted ones).</param>
-public sealed record VerificationContext(RoundStart Start, Submission Submission, byte[] Gamma, IBlobProvider Blobs, IReadOnlyList<PeerSubmission> Earlier);
+public sealed record VerificationContext(RoundStart Start, Submission Submission, byte[] Gamma, IChunkSource Blobs, IReadOnlyList<PeerSubmission> Earlier);
 
 /// <summary>Per-check counters (DESIGN §5.5: each check has its own counter).</summary>
 public sealed class CheckMetrics
@@ -157,6 +157,9 @@ public sealed class Verifier
     /// <summary>Counters of every check this verifier ran.</summary>
     public CheckMetrics Metrics { get; } = new();
 
+    /// <summary>Where the verifier keeps the evidence its fraud proofs reference (the disputed state); null keeps none.</summary>
+    public IChunkStore? Evidence { get; init; }
+
     /// <summary>Checks a submission and signs an attestation.</summary>
     /// <param name="context">The submission and its round.</param>
     /// <returns>The attestation and any fraud proof.</returns>
@@ -175,7 +178,7 @@ public sealed class Verifier
         return new VerificationResult(Attestation.Sign(attestation, Key), proof is null ? null : FraudProof.Sign(proof, Key), Math.Max(0, seconds));
     }
 
-    private static double ServedSeconds(IBlobProvider blobs) => blobs is MinerBlobServer m ? m.ServeSeconds : 0;
+    private static double ServedSeconds(IChunkSource blobs) => blobs is IServingClock m ? m.ServeSeconds : 0;
 
     private Attestation Unsigned(VerificationContext c, bool accept, CheckKind failed, int[] steps, int[] leaves, float before, float after, float own, FraudProof? proof) =>
         new(c.Submission.Id, Key.PublicKey, accept, failed, steps, leaves, before, after, own, proof?.EvidenceHash ?? new byte[32], []);
@@ -184,10 +187,9 @@ public sealed class Verifier
     {
         // A fabricated replay accusation against step 0 from the honest start state: the judge recomputes the
         // step, finds it matches the trace, and rejects the proof at the sender's cost.
-        var engine = Engine(c.Start.Task);
-        var start = TrainingState.Fresh(c.Start.Model, engine.OptimizerBuffers);
-        var blob = c.Blobs.Fetch(c.Submission.TraceRoot) ?? [];
-        var proof = FraudProof.Empty(FraudKind.Replay, c.Submission.Id, Key.PublicKey, 0) with { TraceBlob = blob, StateBlob = start.Encode() };
+        // The state travels by reference (the hash of trace leaf 0), as every replay proof's does.
+        var blob = c.Blobs.TryGet(c.Submission.TraceRoot) ?? [];
+        var proof = FraudProof.Empty(FraudKind.Replay, c.Submission.Id, Key.PublicKey, 0) with { TraceBlob = blob };
         return (Unsigned(c, false, CheckKind.Replay, MandatedSteps(c), MandatedLeaves(c), 0, 0, 0, proof), proof);
     }
 
@@ -220,8 +222,8 @@ public sealed class Verifier
 
         // Availability: q and the trace must be served and match their roots.
         Metrics.Ran(CheckKind.Availability);
-        byte[]? updateBlob = c.Blobs.Fetch(s.UpdateRoot);
-        byte[]? traceBlob = c.Blobs.Fetch(s.TraceRoot);
+        byte[]? updateBlob = c.Blobs.TryGet(s.UpdateRoot);
+        byte[]? traceBlob = c.Blobs.TryGet(s.TraceRoot);
         byte[][] trace;
         float[] dequantized;
         try
@@ -257,14 +259,16 @@ public sealed class Verifier
 
         // Quantization consistency on s leaves against θ_H (state H of the trace).
         Metrics.Ran(CheckKind.Quantization);
-        var finalState = FetchState(c, trace, h, engine);
-        if (finalState is null)
+        // Only θ_H's parameters are needed here: they are checked against the parameter root in trace leaf H
+        // (the optimiser buffers are not hashed), and each sampled leaf is then read from them.
+        float[]? finalParameters = FetchFinalParameters(c, trace[h], engine);
+        if (finalParameters is null)
         {
             return Reject(CheckKind.Availability, null);
         }
         foreach (int leaf in leaves)
         {
-            float[] finalLeaf = ModelCommitment.ReadLeaf([finalState.Parameters], leaf);
+            float[] finalLeaf = ModelCommitment.ReadLeaf([finalParameters], leaf);
             byte[] expected = Updates.ExpectedLeaf(ModelCommitment.ReadLeaf([c.Start.Model], leaf), finalLeaf);
             byte[] actual = Updates.Leaf(updateBlob, leaf);
             if (!expected.AsSpan().SequenceEqual(actual))
@@ -273,7 +277,7 @@ public sealed class Verifier
                 {
                     TraceBlob = traceBlob,
                     FinalLeafValues = finalLeaf,
-                    FinalLeafProof = ModelCommitment.ProveLeaf([finalState.Parameters], leaf).Encode(),
+                    FinalLeafProof = ModelCommitment.ProveLeaf([finalParameters], leaf).Encode(),
                     UpdateLeaf = actual,
                     UpdateLeafProof = Updates.Prove(updateBlob, leaf).Encode(),
                 });
@@ -299,8 +303,11 @@ public sealed class Verifier
                 {
                     Metrics.Ran(CheckKind.LossClaim);
                 }
+                // The proof names the state by its trace leaf; the verifier keeps a copy so validators can fetch it
+                // even if the miner stops serving.
+                Evidence?.Put(MerkleHash.HashLeaf(trace[j]), before.Encode());
                 return Reject(stateOk ? CheckKind.LossClaim : CheckKind.Replay,
-                    FraudProof.Empty(FraudKind.Replay, s.Id, Key.PublicKey, j) with { TraceBlob = traceBlob, StateBlob = before.Encode() });
+                    FraudProof.Empty(FraudKind.Replay, s.Id, Key.PublicKey, j) with { TraceBlob = traceBlob });
             }
             Metrics.Ran(CheckKind.LossClaim);
         }
@@ -310,6 +317,7 @@ public sealed class Verifier
         float[] updated = Updates.Apply(c.Start.Model, dequantized);
         var evalKey = Challenge.EvaluationKey(c.Gamma, s.Round);
         int evalRows = task.EffectiveEvalBatchSize;
+        int ownRows = task.EffectiveOwnBatchSize;
         float lossBefore = engine.Loss(c.Start.Model, evalKey, evalRows);
         float lossAfter = engine.Loss(updated, evalKey, evalRows);
         float improvement = lossBefore - lossAfter;
@@ -320,7 +328,7 @@ public sealed class Verifier
         }
         Metrics.Ran(CheckKind.OwnData);
         var ownKey = assignment.Key(Challenge.OwnStep(c.Gamma, h));
-        float ownImprovement = engine.Loss(c.Start.Model, ownKey, task.Training.BatchSize) - engine.Loss(updated, ownKey, task.Training.BatchSize);
+        float ownImprovement = engine.Loss(c.Start.Model, ownKey, ownRows) - engine.Loss(updated, ownKey, ownRows);
         if (!(ownImprovement - improvement >= task.OwnDataMargin))
         {
             Metrics.Failed(CheckKind.OwnData);
@@ -330,7 +338,7 @@ public sealed class Verifier
         // Uniqueness, near-identical: cosine of deq(q) with earlier updates of the round.
         foreach (var peer in c.Earlier)
         {
-            byte[]? other = peer.Blobs?.Fetch(peer.Submission.UpdateRoot);
+            byte[]? other = peer.Blobs?.TryGet(peer.Submission.UpdateRoot);
             if (other is null || peer.Submission.Round != s.Round)
             {
                 continue;
@@ -372,9 +380,27 @@ public sealed class Verifier
     internal static byte[] FreshOptimizerRoot(int parameters, int buffers) =>
         ModelCommitment.ComputeRoot(Enumerable.Range(0, buffers).Select(_ => (ReadOnlyMemory<float>)new float[parameters]).ToArray());
 
+    private static float[]? FetchFinalParameters(VerificationContext c, byte[] finalLeaf, StepEngine engine)
+    {
+        byte[]? blob = c.Blobs.TryGet(MerkleHash.HashLeaf(finalLeaf));
+        if (blob is null)
+        {
+            return null;
+        }
+        try
+        {
+            float[] parameters = TrainingState.DecodeParameters(blob, engine.ParameterCount, engine.OptimizerBuffers);
+            return ModelCommitment.ComputeRoot([parameters]).AsSpan().SequenceEqual(finalLeaf.AsSpan(0, 32)) ? parameters : null;
+        }
+        catch (PotFormatException)
+        {
+            return null;
+        }
+    }
+
     private static TrainingState? FetchState(VerificationContext c, byte[][] trace, int step, StepEngine engine)
     {
-        byte[]? blob = c.Blobs.Fetch(MerkleHash.HashLeaf(trace[step]));
+        byte[]? blob = c.Blobs.TryGet(MerkleHash.HashLeaf(trace[step]));
         if (blob is null)
         {
             return null;

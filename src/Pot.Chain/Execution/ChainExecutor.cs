@@ -419,10 +419,10 @@ public sealed class ChainExecutor
         return (info, round);
     }
 
-    private static void Submit(StateOverlay o, Transaction tx, SubmitPayload s, BlockContext ctx)
+    private void Submit(StateOverlay o, Transaction tx, SubmitPayload s, BlockContext ctx)
     {
         RequireRole(tx, StateAccess.Account(o, tx.Sender), Roles.Miner, ctx.Parameters.MinStakeMiner);
-        var (_, round) = RequireTask(o, tx, s.TaskId);
+        var (taskInfo, round) = RequireTask(o, tx, s.TaskId);
         if (round.Finished)
         {
             throw Reject(RejectionCode.TaskFinished, $"{tx}: task {s.TaskId} has spent its reward budget and takes no more submissions");
@@ -439,16 +439,19 @@ public sealed class ChainExecutor
         {
             throw Reject(RejectionCode.TooManySubmissions, $"{tx}: task {s.TaskId} round {round.Round} already has the maximum {ChainLimits.MaxSubmissionsPerRound} submissions");
         }
+        if (_rules.CheckSubmission(s, taskInfo) is string invalid)
+        {
+            throw Reject(RejectionCode.InvalidParameter, $"{tx}: {invalid}");
+        }
         byte[] minerKey = StateKeys.MinerRound(s.TaskId, s.Round, tx.Sender);
         if (o.Get(minerKey) is byte[] existing)
         {
             throw Reject(RejectionCode.DuplicateSubmission, $"{tx}: the miner already submitted {Hex.Encode(existing)} in task {s.TaskId} round {s.Round}");
         }
-        var info = StateAccess.TaskInfo(o, s.TaskId)!;
-        ulong closes = Add(round.RoundStartHeight, info.Verification.WindowBlocks, "window end");
+        ulong closes = Add(round.RoundStartHeight, taskInfo.Verification.WindowBlocks, "window end");
         if (ctx.Height >= closes)
         {
-            throw Reject(RejectionCode.WindowClosed, $"{tx}: task {s.TaskId} round {round.Round} started at height {round.RoundStartHeight}; its submission window of {info.Verification.WindowBlocks} blocks closed at height {closes}, this block is {ctx.Height}");
+            throw Reject(RejectionCode.WindowClosed, $"{tx}: task {s.TaskId} round {round.Round} started at height {round.RoundStartHeight}; its submission window of {taskInfo.Verification.WindowBlocks} blocks closed at height {closes}, this block is {ctx.Height}");
         }
         o.Set(StateKeys.Submission(tx.Hash), new Submission(tx.Hash, tx.Sender, ctx.Height, s, []).Encode());
         byte[] rootKey = StateKeys.UpdateRoot(s.UpdateRoot);
@@ -509,13 +512,13 @@ public sealed class ChainExecutor
             {
                 throw Reject(RejectionCode.ChallengeNotOpen, $"{tx}: the challenge of submission {Hex.Encode(s.Id)} (included at height {s.Height}) opens at height {s.Height + 1}");
             }
-            if (!s.Challenge.AssignedVerifiers.Any(v => v.AsSpan().SequenceEqual(tx.Sender)))
+            if (s.Challenge.AssignedVerifiers.Count > 0 && !s.Challenge.AssignedVerifiers.Any(v => v.AsSpan().SequenceEqual(tx.Sender)))
             {
                 throw Reject(RejectionCode.NotAssignedVerifier, $"{tx}: {AddressText.Of(tx.Sender)} is not among the {s.Challenge.AssignedVerifiers.Count} verifiers assigned to submission {Hex.Encode(s.Id)}");
             }
         }
         var (info, round) = RequireTask(o, tx, s.Payload.TaskId);
-        if (_rules.CheckAttestation(new AttestationContext(s, info, round, a, tx.Sender, tx.SenderPublicKey)) is string why)
+        if (_rules.CheckAttestation(new AttestationContext(s, info, round, a, tx.Sender, tx.SenderPublicKey) { State = o }) is string why)
         {
             throw Reject(RejectionCode.AttestationRejected, $"{tx}: {why}");
         }
@@ -532,7 +535,7 @@ public sealed class ChainExecutor
             throw Reject(RejectionCode.DuplicateFraudProof, $"{tx}: a fraud proof against submission {Hex.Encode(s.Id)} was already upheld");
         }
         var (info, round) = RequireTask(o, tx, s.Payload.TaskId);
-        var context = new FraudProofContext(s, info, round, f, tx.Sender, ctx.Height);
+        var context = new FraudProofContext(s, info, round, f, tx.Sender, ctx.Height) { State = o };
         string? reason;
         try
         {

@@ -12,7 +12,11 @@ namespace Pot.Chain.Protocol;
 /// <param name="Proof">The fraud proof payload.</param>
 /// <param name="Prover">20-byte address of the sender of the proof.</param>
 /// <param name="Height">Height of the block executing it.</param>
-public sealed record FraudProofContext(Submission Submission, TaskInfo Task, TaskRound Round, FraudProofPayload Proof, byte[] Prover, ulong Height);
+public sealed record FraudProofContext(Submission Submission, TaskInfo Task, TaskRound Round, FraudProofPayload Proof, byte[] Prover, ulong Height)
+{
+    /// <summary>Read access to the state the proof executes against (accounts, the update-root index); null outside the ledger.</summary>
+    public IStateReader? State { get; init; }
+}
 
 /// <summary>What the rules see when closing a round.</summary>
 /// <param name="TaskId">Task id.</param>
@@ -47,7 +51,11 @@ public sealed record ChallengeContext(Submission Submission, TaskInfo Task, byte
 /// <param name="Attestation">The attest payload.</param>
 /// <param name="Verifier">20-byte address of the sender.</param>
 /// <param name="VerifierPublicKey">The sender's public key.</param>
-public sealed record AttestationContext(Submission Submission, TaskInfo Task, TaskRound Round, AttestPayload Attestation, byte[] Verifier, byte[] VerifierPublicKey);
+public sealed record AttestationContext(Submission Submission, TaskInfo Task, TaskRound Round, AttestPayload Attestation, byte[] Verifier, byte[] VerifierPublicKey)
+{
+    /// <summary>Read access to the state the attestation executes against; null outside the ledger.</summary>
+    public IStateReader? State { get; init; }
+}
 
 /// <summary>How the rules classify an upheld fraud proof (recorded with it, read back at finalization).</summary>
 /// <param name="Kind">Protocol-defined kind (0: unclassified).</param>
@@ -105,6 +113,12 @@ public interface IProtocolRules
         ArgumentNullException.ThrowIfNull(context);
         return new SubmissionChallenge(SHA256.HashData([.. context.IncludingBlockHash, .. context.Submission.Id]), []);
     }
+
+    /// <summary>Checks a submission beyond the ledger's generic rules (for example that it claims one loss per inner step).</summary>
+    /// <param name="payload">The submit payload.</param>
+    /// <param name="task">The task's static information.</param>
+    /// <returns>Null when acceptable, else why not (the transaction is then invalid).</returns>
+    string? CheckSubmission(SubmitPayload payload, TaskInfo task) => null;
 
     /// <summary>Checks an attestation beyond the ledger's generic rules (for example that it declares the mandated checks).</summary>
     /// <param name="context">The attestation.</param>

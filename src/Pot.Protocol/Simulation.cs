@@ -60,7 +60,14 @@ public sealed record SimulationOptions
 /// <param name="RejectedBy">Why it was rejected: an inclusion error, or the failing checks of the reject attestations.</param>
 /// <param name="Slashed">Whether the miner was slashed.</param>
 /// <param name="SubmissionId">Submission id (hex).</param>
-public sealed record SubmissionReport(ulong Round, int Miner, MinerStrategy Strategy, bool Cheated, bool Accepted, string RejectedBy, bool Slashed, string SubmissionId);
+public sealed record SubmissionReport(ulong Round, int Miner, MinerStrategy Strategy, bool Cheated, bool Accepted, string RejectedBy, bool Slashed, string SubmissionId)
+{
+    /// <summary>Lower median over its attestations of the measured improvement on the γ batch (NaN when none measured it).</summary>
+    public double Improvement { get; init; } = double.NaN;
+
+    /// <summary>Lower median over its attestations of the measured improvement on the miner's own batch (NaN when none measured it).</summary>
+    public double OwnImprovement { get; init; } = double.NaN;
+}
 
 /// <summary>One round's summary.</summary>
 /// <param name="Round">Round.</param>
@@ -470,7 +477,18 @@ public static class ProtocolSimulation
                     bool ok = !inclusionErrors.ContainsKey(i) && acceptedIds.Contains(id);
                     string why = inclusionErrors.TryGetValue(i, out var err) ? "inclusion: " + err
                         : ok ? "" : string.Join(",", recordById[id].Attestations.Where(a => !a.Accept).Select(a => ((CheckKind)a.FailedCheck).ToString()).Distinct());
-                    report.Submissions.Add(new SubmissionReport((ulong)round, i, _miners[i].Miner.Strategy, cheated[i], ok, why, slashed.Contains(AccountAddress.FromPublicKey(_minerKeys[i].PublicKey)), id));
+                    var measured = recordById.TryGetValue(id, out var rec)
+                        ? rec.Attestations.Where(a => a.LossBeforeBits != 0).ToArray() : [];
+                    static double Median(IEnumerable<double> v)
+                    {
+                        var sorted = v.Order().ToArray();
+                        return sorted.Length == 0 ? double.NaN : sorted[(sorted.Length - 1) / 2];
+                    }
+                    report.Submissions.Add(new SubmissionReport((ulong)round, i, _miners[i].Miner.Strategy, cheated[i], ok, why, slashed.Contains(AccountAddress.FromPublicKey(_minerKeys[i].PublicKey)), id)
+                    {
+                        Improvement = Median(measured.Select(a => (double)BitConverter.UInt32BitsToSingle(a.LossBeforeBits) - BitConverter.UInt32BitsToSingle(a.LossAfterBits))),
+                        OwnImprovement = Median(measured.Where(a => a.OwnImprovementBits != 0).Select(a => (double)BitConverter.UInt32BitsToSingle(a.OwnImprovementBits))),
+                    });
                     if (ok)
                     {
                         accepted++;

@@ -80,6 +80,9 @@ public static class ProtocolCommands
                     ["supplyConserved"] = report.SupplyConserved,
                     ["finalModelRoot"] = report.FinalModelRoot,
                     ["lossByRound"] = new JsonArray(report.RoundReports.Select(x => (JsonNode)JsonValue.Create(x.ValidationLoss)).ToArray()),
+                    ["chainHeight"] = report.ChainHeight,
+                    ["verifierCpuSecondsByCheck"] = new JsonObject(Enum.GetValues<CheckKind>().Where(k => k != CheckKind.None)
+                        .Select(k => KeyValuePair.Create(k.ToString(), (JsonNode?)JsonValue.Create(Math.Round(report.Checks.Seconds(k), 4))))),
                 };
                 Console.WriteLine(o.ToJsonString());
             }

@@ -92,6 +92,14 @@ public sealed class CheckMetrics
 {
     private readonly long[] _runs = new long[9];
     private readonly long[] _failures = new long[9];
+    private readonly double[] _seconds = new double[9];
+
+    /// <summary>Processor seconds spent in a check (availability includes fetching and decoding q and the trace; replay includes fetching the state).</summary>
+    /// <param name="check">The check.</param>
+    /// <returns>Seconds.</returns>
+    public double Seconds(CheckKind check) => _seconds[(int)check];
+
+    internal void Spent(CheckKind check, double seconds) => _seconds[(int)check] += seconds;
 
     /// <summary>Times the check ran.</summary>
     /// <param name="check">The check.</param>
@@ -116,6 +124,7 @@ public sealed class CheckMetrics
         {
             _runs[i] += other._runs[i];
             _failures[i] += other._failures[i];
+            _seconds[i] += other._seconds[i];
         }
     }
 }
@@ -221,6 +230,16 @@ public sealed class Verifier
         }
 
         // Availability: q and the trace must be served and match their roots.
+        // Per-check processor time, without what the miner's server spent producing the blobs.
+        var phase = CpuClock.Start();
+        double servedAtPhase = ServedSeconds(c.Blobs);
+        void Lap(CheckKind kind)
+        {
+            double served = ServedSeconds(c.Blobs);
+            Metrics.Spent(kind, phase.Seconds - (served - servedAtPhase));
+            phase = CpuClock.Start();
+            servedAtPhase = served;
+        }
         Metrics.Ran(CheckKind.Availability);
         byte[]? updateBlob = c.Blobs.TryGet(s.UpdateRoot);
         byte[]? traceBlob = c.Blobs.TryGet(s.TraceRoot);
@@ -240,6 +259,8 @@ public sealed class Verifier
             return Reject(CheckKind.Availability, null);
         }
 
+        Lap(CheckKind.Availability);
+
         // Trace start: state 0 is θ_r with fresh optimiser state.
         Metrics.Ran(CheckKind.TraceStart);
         if (!trace[0].AsSpan().SequenceEqual(ExpectedStartLeaf(c.Start, engine.OptimizerBuffers)))
@@ -256,6 +277,8 @@ public sealed class Verifier
                 return Reject(CheckKind.Uniqueness, FraudProof.Empty(FraudKind.DuplicateUpdate, s.Id, Key.PublicKey, 0) with { OtherSubmission = peer.Submission.Id });
             }
         }
+
+        Lap(CheckKind.TraceStart);
 
         // Quantization consistency on s leaves against θ_H (state H of the trace).
         Metrics.Ran(CheckKind.Quantization);
@@ -283,6 +306,8 @@ public sealed class Verifier
                 });
             }
         }
+
+        Lap(CheckKind.Quantization);
 
         // Replay of k steps: recompute from the committed state and compare the next trace leaf and the loss bit for bit.
         var assignment = DataAssignment.Derive(c.Start.Beacon, task.Id, s.Miner, s.Round);
@@ -312,6 +337,8 @@ public sealed class Verifier
             Metrics.Ran(CheckKind.LossClaim);
         }
 
+        Lap(CheckKind.Replay);
+
         // Usefulness on γ-chosen data, then own data versus that random data.
         Metrics.Ran(CheckKind.Usefulness);
         float[] updated = Updates.Apply(c.Start.Model, dequantized);
@@ -326,6 +353,7 @@ public sealed class Verifier
             Metrics.Failed(CheckKind.Usefulness);
             return (Unsigned(c, false, CheckKind.Usefulness, steps, leaves, lossBefore, lossAfter, 0, null), null);
         }
+        Lap(CheckKind.Usefulness);
         Metrics.Ran(CheckKind.OwnData);
         var ownKey = assignment.Key(Challenge.OwnStep(c.Gamma, h));
         float ownImprovement = engine.Loss(c.Start.Model, ownKey, ownRows) - engine.Loss(updated, ownKey, ownRows);
@@ -335,6 +363,8 @@ public sealed class Verifier
             return (Unsigned(c, false, CheckKind.OwnData, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);
         }
 
+        Lap(CheckKind.OwnData);
+
         // Uniqueness, near-identical: cosine of deq(q) with earlier updates of the round.
         foreach (var peer in c.Earlier)
         {
@@ -343,12 +373,8 @@ public sealed class Verifier
             {
                 continue;
             }
-            float[] otherValues;
-            try
-            {
-                otherValues = Updates.Dequantize(other, n);
-            }
-            catch (PotFormatException)
+            float[]? otherValues = DequantizedPeer(peer.Submission.UpdateRoot, other, n);
+            if (otherValues is null)
             {
                 continue;
             }
@@ -359,7 +385,38 @@ public sealed class Verifier
             }
         }
 
+        Lap(CheckKind.Uniqueness);
         return (Unsigned(c, true, CheckKind.None, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);
+    }
+
+    private readonly Dictionary<string, float[]> _peerUpdates = new(StringComparer.Ordinal);
+
+    /// <summary>deq(q) of a peer's update, decoded once per root and kept for the round (the cache is cleared when it grows past 64 entries).</summary>
+    private float[]? DequantizedPeer(byte[] root, byte[] blob, int n)
+    {
+        string key = Hex.Encode(root);
+        if (_peerUpdates.TryGetValue(key, out var values))
+        {
+            return values;
+        }
+        try
+        {
+            if (!Updates.Root(blob).AsSpan().SequenceEqual(root))
+            {
+                return null;
+            }
+            values = Updates.Dequantize(blob, n);
+        }
+        catch (PotFormatException)
+        {
+            return null;
+        }
+        if (_peerUpdates.Count >= 64)
+        {
+            _peerUpdates.Clear();
+        }
+        _peerUpdates[key] = values;
+        return values;
     }
 
     private byte[] ExpectedStartLeaf(RoundStart start, int buffers)
@@ -377,8 +434,21 @@ public sealed class Verifier
     /// <param name="parameters">Parameter count.</param>
     /// <param name="buffers">Buffer count.</param>
     /// <returns>32 bytes.</returns>
-    internal static byte[] FreshOptimizerRoot(int parameters, int buffers) =>
-        ModelCommitment.ComputeRoot(Enumerable.Range(0, buffers).Select(_ => (ReadOnlyMemory<float>)new float[parameters]).ToArray());
+    internal static byte[] FreshOptimizerRoot(int parameters, int buffers)
+    {
+        // The root of all-zero buffers depends only on the sizes, so it is computed once per process.
+        lock (FreshRoots)
+        {
+            if (!FreshRoots.TryGetValue((parameters, buffers), out var root))
+            {
+                root = ModelCommitment.ComputeRoot(Enumerable.Range(0, buffers).Select(_ => (ReadOnlyMemory<float>)new float[parameters]).ToArray());
+                FreshRoots[(parameters, buffers)] = root;
+            }
+            return root;
+        }
+    }
+
+    private static readonly Dictionary<(int, int), byte[]> FreshRoots = [];
 
     private static float[]? FetchFinalParameters(VerificationContext c, byte[] finalLeaf, StepEngine engine)
     {

@@ -40,7 +40,8 @@ public sealed record SimulationOptions
 
     /// <summary>
     /// Whether a slashed participant re-bonds to full stake before the next round (a cheater coming back under a
-    /// fresh identity), so every round is an independent trial; the minted stake is excluded from the supply check.
+    /// fresh identity), so every round is an independent trial. The re-bond is a real bond transaction paid from the
+    /// participant's balance, so the chain's supply invariant still holds.
     /// </summary>
     public bool Rebond { get; init; } = true;
 

@@ -175,7 +175,7 @@ public sealed class TrainingState
         return MemoryMarshal.Cast<byte, float>(blob.Slice(28, parameterCount * 4)).ToArray();
     }
 
-    private static void CheckHeader(ReadOnlySpan<byte> blob, int parameterCount, int optimizerBuffers)
+    internal static void CheckHeader(ReadOnlySpan<byte> blob, int parameterCount, int optimizerBuffers)
     {
         long expected = 28 + (long)parameterCount * 4 * (1 + optimizerBuffers);
         if (blob.Length != expected || !blob[..4].SequenceEqual(Magic) || blob[4] != 1 || blob[5] != 0 || blob[6] != 0 || blob[7] != 0)

@@ -314,13 +314,28 @@ public sealed class Verifier
         foreach (int j in steps)
         {
             Metrics.Ran(CheckKind.Replay);
-            var before = FetchState(c, trace, j, engine);
-            if (before is null)
+            // The served state is decoded straight into the engine and checked against trace leaf j before the
+            // step runs; the result is hashed in place and compared with trace leaf j + 1 (no copies of the state).
+            byte[]? stateBlob = c.Blobs.TryGet(MerkleHash.HashLeaf(trace[j]));
+            byte[] leafBefore, leafAfter;
+            float loss;
+            try
+            {
+                if (stateBlob is null)
+                {
+                    return Reject(CheckKind.Availability, null);
+                }
+                (leafBefore, leafAfter, loss) = engine.Replay(stateBlob, j, assignment);
+            }
+            catch (PotFormatException)
             {
                 return Reject(CheckKind.Availability, null);
             }
-            var (next, loss) = engine.Step(before, j, assignment);
-            bool stateOk = next.TraceLeaf().AsSpan().SequenceEqual(trace[j + 1]);
+            if (!leafBefore.AsSpan().SequenceEqual(trace[j]))
+            {
+                return Reject(CheckKind.Availability, null);
+            }
+            bool stateOk = leafAfter.AsSpan().SequenceEqual(trace[j + 1]);
             bool lossOk = BitConverter.SingleToUInt32Bits(loss) == BitConverter.SingleToUInt32Bits(s.ClaimedLosses[j]);
             if (!stateOk || !lossOk)
             {
@@ -330,7 +345,7 @@ public sealed class Verifier
                 }
                 // The proof names the state by its trace leaf; the verifier keeps a copy so validators can fetch it
                 // even if the miner stops serving.
-                Evidence?.Put(MerkleHash.HashLeaf(trace[j]), before.Encode());
+                Evidence?.Put(MerkleHash.HashLeaf(trace[j]), stateBlob);
                 return Reject(stateOk ? CheckKind.LossClaim : CheckKind.Replay,
                     FraudProof.Empty(FraudKind.Replay, s.Id, Key.PublicKey, j) with { TraceBlob = traceBlob });
             }
@@ -461,24 +476,6 @@ public sealed class Verifier
         {
             float[] parameters = TrainingState.DecodeParameters(blob, engine.ParameterCount, engine.OptimizerBuffers);
             return ModelCommitment.ComputeRoot([parameters]).AsSpan().SequenceEqual(finalLeaf.AsSpan(0, 32)) ? parameters : null;
-        }
-        catch (PotFormatException)
-        {
-            return null;
-        }
-    }
-
-    private static TrainingState? FetchState(VerificationContext c, byte[][] trace, int step, StepEngine engine)
-    {
-        byte[]? blob = c.Blobs.TryGet(MerkleHash.HashLeaf(trace[step]));
-        if (blob is null)
-        {
-            return null;
-        }
-        try
-        {
-            var state = TrainingState.Decode(blob, engine.ParameterCount, engine.OptimizerBuffers);
-            return state.TraceLeaf().AsSpan().SequenceEqual(trace[step]) ? state : null;
         }
         catch (PotFormatException)
         {

@@ -150,8 +150,11 @@ public sealed record Attestation(byte[] SubmissionId, byte[] Verifier, bool Acce
                 Hashing.U64(BitConverter.SingleToUInt32Bits(LossBefore)), Hashing.U64(BitConverter.SingleToUInt32Bits(LossAfter)), Hashing.U64(BitConverter.SingleToUInt32Bits(OwnImprovement)));
         }
         return new AttestPayload(SubmissionId, Accept, ReplayedSteps.Select(x => (uint)x).ToArray(), SampledLeaves.Select(x => (uint)x).ToArray(), evidence,
-            (byte)FailedCheck, BitConverter.SingleToUInt32Bits(LossBefore), BitConverter.SingleToUInt32Bits(LossAfter), BitConverter.SingleToUInt32Bits(OwnImprovement));
+            (byte)FailedCheck, Bits(LossBefore), Bits(LossAfter), Bits(OwnImprovement));
     }
+
+    /// <summary>The chain carries finite floats only: a diverged measurement (NaN, ±∞) is sent as ±float.MaxValue (NaN as +MaxValue, the worst loss).</summary>
+    private static uint Bits(float value) => BitConverter.SingleToUInt32Bits(float.IsFinite(value) ? value : float.IsNegativeInfinity(value) ? -float.MaxValue : float.MaxValue);
 
     /// <summary>The attestation a chain record describes (unsigned: the chain transaction carried the signature).</summary>
     /// <param name="submissionId">The submission.</param>

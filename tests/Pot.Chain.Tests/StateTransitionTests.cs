@@ -295,6 +295,34 @@ public class StateTransitionTests
     }
 
     [Fact]
+    public void NextBlockRecordsTheBeaconAndOpensChallengesWithTheIncludingBlocksHash()
+    {
+        // Proves: the block after a round's start records β = that block's hash in the round record; a submission's
+        // challenge is opened by the block after the one that included it, with γ derived from the including block's
+        // hash (default rules: SHA-256(hash ‖ id), no assignment), so nobody could know γ when signing; with the
+        // default rules an attestation may still come in the including block itself; an accept naming a failed
+        // check is refused.
+        var net = new TestNet();
+        var w = net.Workload;
+        Assert.Null(StateAccess.TaskRound(net.Ledger.State, 0)!.Beacon);
+        byte[] genesisHash = net.Ledger.HeadHash;
+        var round = StateAccess.TaskRound(net.Ledger.State, 0)!;
+        var sub = net.Tx(net.Miner, new SubmitPayload(0, 0, round.ModelRoot, Hash("u"), Hash("t"), [], 10));
+        var accept = new AttestPayload(sub.Hash, true, [0], [1], new byte[32]);
+        net.Commit(sub, net.Tx(net.Verifier, accept));
+        Assert.Equal(genesisHash, StateAccess.TaskRound(net.Ledger.State, 0)!.Beacon);
+        byte[] including = net.Ledger.HeadHash;
+        Assert.Null(StateAccess.Submission(net.Ledger.State, sub.Hash)!.Challenge);
+        net.Commit();
+        var challenge = StateAccess.Submission(net.Ledger.State, sub.Hash)!.Challenge!;
+        Assert.Equal(SHA256.HashData([.. including, .. sub.Hash]), challenge.Gamma);
+        Assert.Empty(challenge.AssignedVerifiers);
+        Assert.Null(net.Ledger.State.Get(StateKeys.AwaitingChallenge));
+        Assert.Equal(sub.Hash, net.Ledger.State.Get(StateKeys.UpdateRoot(Hash("u"))));
+        Assert.Equal(RejectionCode.InvalidParameter, net.TryOne(net.Tx(w.Verifiers[1], new AttestPayload(sub.Hash, true, [], [], new byte[32], FailedCheck: 2)))!.Code);
+    }
+
+    [Fact]
     public void CustomProtocolRulesDecideButCannotBreakBookkeeping()
     {
         // Proves: the ledger takes accept/reject and payouts from IProtocolRules, yet refuses an

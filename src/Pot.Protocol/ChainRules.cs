@@ -70,11 +70,9 @@ public sealed class PotProtocolRules : IProtocolRules
         {
             return null;
         }
-        if (info.Verification != VerificationOf(e.Task))
-        {
-            throw new InvalidOperationException($"chain task {taskId} has verification parameters {info.Verification}; protocol task '{e.Task.Id}' needs {VerificationOf(e.Task)}");
-        }
-        return e;
+        // A chain task whose parameters differ from the protocol task registered under its id is not run by these
+        // rules (CheckSubmission refuses its submissions), so a mismatched create-task cannot make them misjudge.
+        return info.Verification == VerificationOf(e.Task) ? e : null;
     }
 
     /// <inheritdoc />
@@ -99,7 +97,9 @@ public sealed class PotProtocolRules : IProtocolRules
         ArgumentNullException.ThrowIfNull(task);
         if (Find(payload.TaskId, task) is not Entry e)
         {
-            return null;
+            return _tasks.TryGetValue(payload.TaskId, out var registered)
+                ? $"chain task {payload.TaskId} has verification parameters {task.Verification}; protocol task '{registered.Task.Id}' needs {VerificationOf(registered.Task)}"
+                : null;
         }
         if (payload.ClaimedLossBits.Count != e.Task.InnerSteps)
         {

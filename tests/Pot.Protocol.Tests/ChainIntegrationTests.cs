@@ -23,7 +23,7 @@ public sealed class ChainIntegrationTests
         public readonly Ledger Ledger;
         public readonly MinerRole Miner;
 
-        public Net()
+        public Net(VerificationParameters? verification = null)
         {
             Network.Add(Store);
             Miner = new MinerRole(MinerKey, new InMemoryChunkStore());
@@ -34,7 +34,7 @@ public sealed class ChainIntegrationTests
             Ledger = Ledger.FromGenesis(genesis, new PotProtocolRules(new Dictionary<ulong, ProtocolTask> { [0] = Task }, Network));
             byte[] root = ModelBlobs.Put(Store, new StepEngine(Task).InitialModel());
             var setup = Validators.Select(k => Sign(k, new RegisterRolePayload(Roles.Verifier))).ToList();
-            setup.Add(Sign(Validators[0], new CreateTaskPayload([1], new byte[32], root, 7, [], PotProtocolRules.VerificationOf(Task), 1000, 10_000), 1));
+            setup.Add(Sign(Validators[0], new CreateTaskPayload([1], new byte[32], root, 7, [], verification ?? PotProtocolRules.VerificationOf(Task), 1000, 10_000), 1));
             Assert.Empty(Commit(setup));
             Assert.Empty(Commit([]));
         }
@@ -145,5 +145,20 @@ public sealed class ChainIntegrationTests
         Assert.Equal(stakeBefore / 10, slash.Amount);
         Assert.Equal(proposal.Payload.NewModelRoot, StateAccess.TaskRound(net.Ledger.State, 0)!.ModelRoot);
         Assert.True(SupplyAudit.Compute(net.Ledger.State).Conserved);
+    }
+
+    [Fact]
+    public void ATaskCreatedWithOtherVerificationParametersIsRefusedNotMisjudged()
+    {
+        // Proves: when the chain task registered for the protocol task carries other verification parameters
+        // (here c = 1 instead of 3), the rules do not run it: submissions are refused with a message naming both
+        // parameter sets, and nothing is written.
+        var net = new Net(PotProtocolRules.VerificationOf(ProtocolTask.Tiny()) with { VerifiersPerSubmission = 1 });
+        var mined = net.Miner.Mine(net.Task, "pot-test", net.Ledger.State, 0, net.Network, new StepEngine(net.Task))!;
+        byte[] root = net.Ledger.State.Root;
+        var rejection = net.Try(mined.Transaction)!;
+        Assert.Equal(RejectionCode.InvalidParameter, rejection.Code);
+        Assert.Contains("verification parameters", rejection.Message, StringComparison.Ordinal);
+        Assert.Equal(root, net.Ledger.State.Root);
     }
 }

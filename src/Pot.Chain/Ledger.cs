@@ -100,10 +100,16 @@ public sealed class Ledger
     /// <param name="tx">The transaction.</param>
     /// <param name="overlay">Overlay over the head state; the transaction's effects are merged into it on success.</param>
     /// <returns>Null when it applies, else the rejection.</returns>
-    public Rejection? CheckTransaction(Transaction tx, StateOverlay overlay) =>
-        _executor.ApplyTransaction(overlay, tx, NextContext(Head.TimeMs + 1, new byte[AccountAddress.Size]));
+    public Rejection? CheckTransaction(Transaction tx, StateOverlay overlay)
+    {
+        ArgumentNullException.ThrowIfNull(overlay);
+        var ctx = NextContext(Head.TimeMs + 1, new byte[AccountAddress.Size]);
+        // The next block opens the challenges of the head's submissions first; an attestation is checked as it will run.
+        _executor.OpenChallenges(overlay, ctx);
+        return _executor.ApplyTransaction(overlay, tx, ctx);
+    }
 
-    private BlockContext NextContext(ulong timeMs, byte[] proposer) => new(ChainId, Head.Height + 1, timeMs, proposer, Parameters);
+    private BlockContext NextContext(ulong timeMs, byte[] proposer) => new(ChainId, Head.Height + 1, timeMs, proposer, Parameters, HeadHash);
 
     /// <summary>Decodes and validates a proposed block (the consensus block-validity callback).</summary>
     /// <param name="blockBytes">The encoded block.</param>
@@ -224,6 +230,7 @@ public sealed class Ledger
         var ctx = NextContext(h.TimeMs, h.Proposer);
         var o = new StateOverlay(State);
         ChainExecutor.BeginBlock(o, ctx);
+        _executor.OpenChallenges(o, ctx);
         var roots = new SortedDictionary<ulong, byte[]>();
         for (int i = 0; i < block.Transactions.Count; i++)
         {
@@ -341,6 +348,7 @@ public sealed class Ledger
         var ctx = NextContext(timeMs, proposer);
         var o = new StateOverlay(State);
         ChainExecutor.BeginBlock(o, ctx);
+        _executor.OpenChallenges(o, ctx);
         var roots = new SortedDictionary<ulong, byte[]>();
         var included = new List<Transaction>();
         var skippedList = new List<(Transaction, Rejection)>();

@@ -24,10 +24,12 @@ public static class ProtocolCommands
         var lazy = new Option<int>("--lazy-verifiers") { Description = "Validators that accept without checking.", DefaultValueFactory = _ => 0 };
         var malicious = new Option<int>("--malicious-verifiers") { Description = "Validators that reject everything with fabricated fraud proofs.", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the simulated keys (and so of every beacon).", DefaultValueFactory = _ => 1UL };
-        var json = new Option<bool>("--json") { Description = "The last stdout line is one JSON object with the totals." };
-        var command = new Command("protocol", "Simulate Proof-of-Training rounds in one process: miners train and commit, verifiers check and attest, fraud proofs are judged, rounds finalize, the primary aggregates.")
+        var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the RocksDB stores (chain, one chunk store per miner and per validator); kept afterwards. Default: a temporary directory, deleted at the end." };
+        var evalRows = new Option<int?>("--eval-rows") { Description = "Rows of each usefulness / own-data evaluation batch (default 32; 128 for tiny)." };
+        var json = new Option<bool>("--json") { Description = "The last stdout line is one JSON object with the totals (rounds, initialLoss, finalLoss, accepted, rejected, slashedHonest, slashedCheaters, cheatersUndetected, verifierCpuSeconds, minerCpuSeconds, and more)." };
+        var command = new Command("protocol", "Simulate Proof-of-Training rounds in one process on the real chain: a genesis and a create-task transaction, blocks built by the ledger and committed with certificates signed by every validator into a RocksDB chain store; miners train and commit (RocksDB chunk stores), verifiers check and attest, fraud proofs are judged by the chain's protocol rules, rounds finalize, the primary aggregates and validators spot-check it. Exit code 1 when an honest party was slashed or the chain refused a transaction the harness expected to apply.")
         {
-            validators, minersOpt, cheaters, rounds, task, innerSteps, lazy, malicious, seed, json,
+            validators, minersOpt, cheaters, rounds, task, innerSteps, lazy, malicious, seed, dataDir, evalRows, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -36,6 +38,10 @@ public static class ProtocolCommands
             if (r.GetValue(innerSteps) is int h)
             {
                 protocolTask = protocolTask with { InnerSteps = h };
+            }
+            if (r.GetValue(evalRows) is int rows)
+            {
+                protocolTask = protocolTask with { EvalBatchSize = rows };
             }
             var cheating = ProtocolSimulation.ParseCheaters(r.GetValue(cheaters)!);
             int total = r.GetValue(minersOpt);
@@ -49,7 +55,7 @@ public static class ProtocolCommands
             var report = ProtocolSimulation.Run(new SimulationOptions
             {
                 Task = protocolTask, Validators = r.GetValue(validators), Miners = strategies, Rounds = r.GetValue(rounds),
-                VerifierStrategies = verifierStrategies, Seed = r.GetValue(seed),
+                VerifierStrategies = verifierStrategies, Seed = r.GetValue(seed), DataDirectory = r.GetValue(dataDir),
             }, round => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"round {round.Round}: held-out loss {round.ValidationLoss:F4}, accepted {round.Accepted}, rejected {round.Rejected}, aggregation leaf failures {round.AggregationLeafFailures}")));
             foreach (var s in report.Submissions.Where(s => !s.Accepted || s.Cheated))
@@ -80,6 +86,9 @@ public static class ProtocolCommands
                     ["supplyConserved"] = report.SupplyConserved,
                     ["finalModelRoot"] = report.FinalModelRoot,
                     ["lossByRound"] = new JsonArray(report.RoundReports.Select(x => (JsonNode)JsonValue.Create(x.ValidationLoss)).ToArray()),
+                    ["chainHeight"] = report.ChainHeight,
+                    ["verifierCpuSecondsByCheck"] = new JsonObject(Enum.GetValues<CheckKind>().Where(k => k != CheckKind.None)
+                        .Select(k => KeyValuePair.Create(k.ToString(), (JsonNode?)JsonValue.Create(Math.Round(report.Checks.Seconds(k), 4))))),
                 };
                 Console.WriteLine(o.ToJsonString());
             }
@@ -88,7 +97,11 @@ public static class ProtocolCommands
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"loss {report.InitialLoss:F4} -> {report.FinalLoss:F4}; accepted {report.Accepted}, rejected {report.Rejected}; slashed honest {report.SlashedHonest}, cheaters {report.SlashedCheaters}; undetected cheaters {report.CheatersUndetected}; verifier CPU {report.VerifierCpuSeconds:F2}s vs miner CPU {report.MinerCpuSeconds:F2}s (total ratio {ratio:P1}, per verification vs per submission {perVerification:P1})"));
             }
-            return report.SlashedHonest == 0 ? 0 : 1;
+            foreach (string problem in report.UnexpectedRejections)
+            {
+                Console.Error.WriteLine("unexpected rejection: " + problem);
+            }
+            return report.SlashedHonest == 0 && report.UnexpectedRejections.Count == 0 ? 0 : 1;
         }));
         return command;
     }

@@ -10,10 +10,16 @@ namespace Pot.Protocol;
 public sealed class FraudProofJudge
 {
     private readonly StepEngine _engine;
+    private readonly IChunkSource? _chunks;
 
     /// <summary>Creates a judge for a task.</summary>
     /// <param name="engine">An engine for the task (used for one step per replay proof).</param>
-    public FraudProofJudge(StepEngine engine) => _engine = engine;
+    /// <param name="chunks">Where a replay proof's state is fetched when the proof names it by its trace leaf instead of carrying it.</param>
+    public FraudProofJudge(StepEngine engine, IChunkSource? chunks = null)
+    {
+        _engine = engine;
+        _chunks = chunks;
+    }
 
     /// <summary>Judges a proof.</summary>
     /// <param name="proof">The proof.</param>
@@ -59,15 +65,29 @@ public sealed class FraudProofJudge
         {
             return $"replayed step {proof.Index} is outside [0, {h})";
         }
-        var trace = TrainingState.DecodeTrace(proof.TraceBlob, h + 1, s.TraceRoot);
-        var before = TrainingState.Decode(proof.StateBlob, _engine.ParameterCount, _engine.OptimizerBuffers);
-        if (!before.TraceLeaf().AsSpan().SequenceEqual(trace[proof.Index]))
+        if (s.InnerSteps != h)
         {
-            return $"the state in the proof is not trace state {proof.Index} of submission {s.ShortId}";
+            return $"submission {s.ShortId} claims {s.InnerSteps} losses; the task has H = {h}";
+        }
+        var trace = TrainingState.DecodeTrace(proof.TraceBlob, h + 1, s.TraceRoot);
+        byte[] stateBlob = proof.StateBlob;
+        bool fetched = stateBlob.Length == 0;
+        if (fetched)
+        {
+            byte[] name = MerkleHash.HashLeaf(trace[proof.Index]);
+            stateBlob = _chunks?.TryGet(name)
+                ?? throw new Pot.Chain.Protocol.ProtocolDataUnavailableException($"trace state {proof.Index} of submission {s.ShortId} (chunk {Hex.Encode(name)[..12]}) is not available to this node");
         }
         var assignment = DataAssignment.Derive(start.Beacon, start.Task.Id, s.Miner, s.Round);
-        var (next, loss) = _engine.Step(before, proof.Index, assignment);
-        bool stateOk = next.TraceLeaf().AsSpan().SequenceEqual(trace[proof.Index + 1]);
+        var (leafBefore, leafAfter, loss) = _engine.Replay(stateBlob, proof.Index, assignment);
+        if (!leafBefore.AsSpan().SequenceEqual(trace[proof.Index]))
+        {
+            // Bytes fetched by name that do not match the name are a bad source, not the prover's fault.
+            return fetched
+                ? throw new Pot.Chain.Protocol.ProtocolDataUnavailableException($"the chunk served for trace state {proof.Index} of submission {s.ShortId} does not match its trace leaf")
+                : $"the state in the proof is not trace state {proof.Index} of submission {s.ShortId}";
+        }
+        bool stateOk = leafAfter.AsSpan().SequenceEqual(trace[proof.Index + 1]);
         bool lossOk = BitConverter.SingleToUInt32Bits(loss) == BitConverter.SingleToUInt32Bits(s.ClaimedLosses[proof.Index]);
         return stateOk && lossOk ? $"step {proof.Index} replays to the committed state {Hex.Encode(MerkleHash.HashLeaf(trace[proof.Index + 1]))[..12]} with the claimed loss {loss}; no fraud" : null;
     }

@@ -1,3 +1,4 @@
+using Pot.Chain.Transactions;
 using Pot.Commitments;
 using Pot.Commitments.Keys;
 using Pot.Commitments.Merkle;
@@ -51,12 +52,13 @@ public enum MinerStrategy
 }
 
 /// <summary>What a miner produced for a round.</summary>
-/// <param name="Submission">The signed submission.</param>
+/// <param name="Miner">The miner's public key.</param>
+/// <param name="Payload">The submit payload (to be signed as a chain transaction).</param>
 /// <param name="Blobs">Where its blobs are served.</param>
 /// <param name="UpdateBlob">q as a Q4 blob (kept for the miner's own bookkeeping and the copy strategies).</param>
 /// <param name="Late">Whether it is sent after the window.</param>
 /// <param name="CpuSeconds">Processor time spent training and committing.</param>
-public sealed record MinerOutput(Submission Submission, MinerBlobServer Blobs, byte[] UpdateBlob, bool Late, double CpuSeconds);
+public sealed record MinerOutput(byte[] Miner, SubmitPayload Payload, MinerBlobServer Blobs, byte[] UpdateBlob, bool Late, double CpuSeconds);
 
 /// <summary>The round as a miner sees it when it starts.</summary>
 /// <param name="Task">The task.</param>
@@ -64,7 +66,8 @@ public sealed record MinerOutput(Submission Submission, MinerBlobServer Blobs, b
 /// <param name="Beacon">β, hash of the block that finalized θ_r.</param>
 /// <param name="Model">θ_r.</param>
 /// <param name="ModelRoot">R_r.</param>
-public sealed record RoundStart(ProtocolTask Task, ulong Round, byte[] Beacon, float[] Model, byte[] ModelRoot);
+/// <param name="ChainTaskId">The task's id on the chain.</param>
+public sealed record RoundStart(ProtocolTask Task, ulong Round, byte[] Beacon, float[] Model, byte[] ModelRoot, ulong ChainTaskId = 0);
 
 /// <summary>
 /// A miner (DESIGN §5.2–5.3): derives its data from β, runs H inner steps from θ_r with fresh optimiser
@@ -96,10 +99,12 @@ public sealed class Miner
     /// <param name="start">The round.</param>
     /// <param name="engine">An engine for the task (owned by this miner while it runs).</param>
     /// <param name="earlier">Updates already published this round (what a copier can copy).</param>
+    /// <param name="store">The miner's chunk store: q, the trace and the checkpoint states go there.</param>
     /// <returns>The submission and its blob server.</returns>
-    public MinerOutput Mine(RoundStart start, StepEngine engine, IReadOnlyList<MinerOutput> earlier)
+    public MinerOutput Mine(RoundStart start, StepEngine engine, IReadOnlyList<MinerOutput> earlier, IChunkStore store)
     {
         ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(earlier);
         var cpu = CpuClock.Start();
@@ -143,7 +148,7 @@ public sealed class Miner
         byte[]? forcedBlob = null;
         float[] honestDelta = Updates.Delta(start.Model, final.Parameters);
         float[]? fakeDelta = null;
-        MinerOutput? victim = earlier.FirstOrDefault(e => e.Submission.Miner.AsSpan().SequenceEqual(Key.PublicKey) is false);
+        MinerOutput? victim = earlier.FirstOrDefault(e => e.Miner.AsSpan().SequenceEqual(Key.PublicKey) is false);
         switch (Strategy)
         {
             case MinerStrategy.RandomUpdate:
@@ -185,7 +190,7 @@ public sealed class Miner
 
         var leavesList = states.Select(s => s.TraceLeaf()).ToArray();
         byte[] traceRoot = TrainingState.TraceRoot(leavesList);
-        var server = new MinerBlobServer(engine.Task, trainOn, leavesList, blob, Strategy == MinerStrategy.WithholdChunks);
+        var server = new MinerBlobServer(engine.Task, trainOn, leavesList, blob, Strategy == MinerStrategy.WithholdChunks, store);
         foreach (int j in irregular)
         {
             server.AddCheckpoint(j, states[j]);
@@ -195,19 +200,19 @@ public sealed class Miner
             server.AddCheckpoint(j, states[j]);
         }
         _previousUpdate = blob;
-        var submission = Submission.Sign(new Submission(task.Id, start.Round, Key.PublicKey, start.ModelRoot, Updates.Root(blob), traceRoot,
-            h, losses, (ulong)h * (ulong)task.Training.BatchSize, []), Key);
-        return new MinerOutput(submission, server, blob, Strategy == MinerStrategy.LateSubmission, cpu.Seconds);
+        var payload = new SubmitPayload(start.ChainTaskId, start.Round, start.ModelRoot, Updates.Root(blob), traceRoot,
+            losses.Select(BitConverter.SingleToUInt32Bits).ToArray(), (ulong)h * (ulong)task.Training.BatchSize);
+        return new MinerOutput(Key.PublicKey, payload, server, blob, Strategy == MinerStrategy.LateSubmission, cpu.Seconds);
     }
 }
 
 /// <summary>
-/// Serves a miner's blobs by commitment: q by the update root, the trace by the trace root, and state j
-/// by the hash of trace leaf j. It keeps full states only every <see cref="CheckpointInterval"/> steps (and
-/// at any state that the honest step function would not produce) and recomputes the others on demand:
-/// storage ⌈(H+1)/P⌉·(1+b)·4·n bytes for n parameters and b optimiser buffers instead of (H+1)·(1+b)·4·n.
+/// Serves a miner's blobs by commitment from its chunk store: q by the update root, the trace by the trace root,
+/// and state j by the hash of trace leaf j. The store keeps full states only every <see cref="CheckpointInterval"/>
+/// steps (and at any state that the honest step function would not produce); the others are recomputed on
+/// demand: storage ⌈(H+1)/P⌉·(1+b)·4·n bytes for n parameters and b optimiser buffers instead of (H+1)·(1+b)·4·n.
 /// </summary>
-public sealed class MinerBlobServer : IBlobProvider
+public sealed class MinerBlobServer : IChunkSource, IServingClock
 {
     /// <summary>Steps between stored full states P.</summary>
     public const int CheckpointInterval = 10;
@@ -215,69 +220,81 @@ public sealed class MinerBlobServer : IBlobProvider
     private readonly ProtocolTask _task;
     private readonly DataAssignment _assignment;
     private readonly byte[][] _traceLeaves;
-    private readonly byte[] _updateBlob;
     private readonly byte[] _updateRoot;
     private readonly byte[] _traceRoot;
     private readonly bool _withhold;
-    private readonly SortedDictionary<int, TrainingState> _checkpoints = new();
+    private readonly IChunkStore _store;
+    private readonly SortedSet<int> _checkpoints = [];
     private readonly Dictionary<string, int> _stepOfLeafHash = new(StringComparer.Ordinal);
     private StepEngine? _engine;
 
-    internal MinerBlobServer(ProtocolTask task, DataAssignment assignment, byte[][] traceLeaves, byte[] updateBlob, bool withhold)
+    internal MinerBlobServer(ProtocolTask task, DataAssignment assignment, byte[][] traceLeaves, byte[] updateBlob, bool withhold, IChunkStore store)
     {
         _task = task;
         _assignment = assignment;
         _traceLeaves = traceLeaves;
-        _updateBlob = updateBlob;
         _updateRoot = Updates.Root(updateBlob);
         _traceRoot = TrainingState.TraceRoot(traceLeaves);
         _withhold = withhold;
+        _store = store;
+        store.Put(_updateRoot, updateBlob);
+        store.Put(_traceRoot, TrainingState.EncodeTrace(traceLeaves));
         for (int j = traceLeaves.Length - 1; j >= 0; j--)
         {
             _stepOfLeafHash[Hex.Encode(MerkleHash.HashLeaf(traceLeaves[j]))] = j;
         }
     }
 
-    /// <summary>Seconds spent recomputing states for requests (charged to the miner).</summary>
+    /// <summary>Seconds spent reading and recomputing states for requests (charged to the miner).</summary>
     public double ServeSeconds { get; private set; }
 
     /// <summary>Number of full states held.</summary>
     public int StoredStates => _checkpoints.Count;
 
-    internal void AddCheckpoint(int step, TrainingState state) => _checkpoints[step] = state;
+    internal void AddCheckpoint(int step, TrainingState state)
+    {
+        if (_checkpoints.Add(step))
+        {
+            _store.Put(MerkleHash.HashLeaf(_traceLeaves[step]), state.Encode());
+        }
+    }
 
     /// <inheritdoc />
-    public byte[]? Fetch(ReadOnlySpan<byte> commitment)
+    public byte[]? TryGet(ReadOnlySpan<byte> commitment)
     {
         if (_withhold)
         {
             return null;
         }
-        if (commitment.SequenceEqual(_updateRoot))
+        if (commitment.SequenceEqual(_updateRoot) || commitment.SequenceEqual(_traceRoot))
         {
-            return _updateBlob;
+            return _store.TryGet(commitment);
         }
-        if (commitment.SequenceEqual(_traceRoot))
-        {
-            return TrainingState.EncodeTrace(_traceLeaves);
-        }
-        return _stepOfLeafHash.TryGetValue(Hex.Encode(commitment), out int step) ? State(step).Encode() : null;
+        return _stepOfLeafHash.TryGetValue(Hex.Encode(commitment), out int step) ? State(step) : null;
     }
 
-    private TrainingState State(int step)
+    private byte[]? State(int step)
     {
         var clock = CpuClock.Start();
-        int from = _checkpoints.Keys.Where(k => k <= step).Max();
-        var state = _checkpoints[from];
-        if (from < step)
+        try
         {
+            int from = _checkpoints.GetViewBetween(0, step).Max;
+            byte[]? blob = _store.TryGet(MerkleHash.HashLeaf(_traceLeaves[from]));
+            if (blob is null || from == step)
+            {
+                return blob;
+            }
             _engine ??= new StepEngine(_task);
+            var state = TrainingState.Decode(blob, _engine.ParameterCount, _engine.OptimizerBuffers);
             for (int j = from; j < step; j++)
             {
                 state = _engine.Step(state, j, _assignment).Next;
             }
+            return state.Encode();
         }
-        ServeSeconds += clock.Seconds;
-        return state;
+        finally
+        {
+            ServeSeconds += clock.Seconds;
+        }
     }
 }

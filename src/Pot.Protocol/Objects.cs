@@ -1,3 +1,5 @@
+using Pot.Chain.State;
+using Pot.Chain.Transactions;
 using Pot.Commitments;
 using Pot.Commitments.Canonical;
 using Pot.Commitments.Keys;
@@ -5,50 +7,24 @@ using Pot.Commitments.Keys;
 namespace Pot.Protocol;
 
 /// <summary>
-/// A miner's submission for one round (DESIGN §4): roots only, the claimed per-step training losses, the
-/// sample count, and the miner's signature. The blobs behind the roots are served from the miner's
-/// chunk store.
+/// A miner's submission for one round (DESIGN §4), as the chain records it: the submit transaction's payload
+/// (roots, claimed per-step losses, sample count) and its sender. The transaction's signature is the miner's
+/// signature; its hash is the submission id. The blobs behind the roots are served from the miner's chunk store.
 /// </summary>
-/// <param name="TaskId">Task id.</param>
+/// <param name="Id">Submission id: the hash of the submit transaction.</param>
+/// <param name="TaskId">Chain task id.</param>
 /// <param name="Round">Round number.</param>
-/// <param name="Miner">Miner's Ed25519 public key.</param>
+/// <param name="Miner">Miner's Ed25519 public key (the transaction's sender).</param>
 /// <param name="BaseRoot">R_r, the model commitment the round started from.</param>
 /// <param name="UpdateRoot">Merkle root over the Q4_0 blocks of q (576-byte leaves, one per model leaf).</param>
 /// <param name="TraceRoot">Merkle root over the H + 1 trace leaves.</param>
-/// <param name="InnerSteps">H.</param>
-/// <param name="ClaimedLosses">Training loss of each inner step, as claimed.</param>
+/// <param name="ClaimedLosses">Training loss of each inner step, as claimed (their count is H).</param>
 /// <param name="SampleCount">Training examples consumed (H × batch size).</param>
-/// <param name="Signature">Ed25519 signature by <paramref name="Miner"/> over <see cref="Body"/> (type "pot/submission").</param>
-public sealed record Submission(string TaskId, ulong Round, byte[] Miner, byte[] BaseRoot, byte[] UpdateRoot, byte[] TraceRoot,
-    int InnerSteps, float[] ClaimedLosses, ulong SampleCount, byte[] Signature)
+public sealed record Submission(byte[] Id, ulong TaskId, ulong Round, byte[] Miner, byte[] BaseRoot, byte[] UpdateRoot, byte[] TraceRoot,
+    float[] ClaimedLosses, ulong SampleCount)
 {
-    /// <summary>Signature domain.</summary>
-    public const string MessageType = "pot/submission";
-
-    /// <summary>Canonical encoding of everything but the signature.</summary>
-    /// <returns>The bytes.</returns>
-    public byte[] Body()
-    {
-        var w = new CanonicalWriter(256 + ClaimedLosses.Length * 4);
-        w.WriteByte(1);
-        w.WriteString(TaskId);
-        w.WriteVarUInt64(Round);
-        w.WriteFixed(Miner);
-        w.WriteFixed(BaseRoot);
-        w.WriteFixed(UpdateRoot);
-        w.WriteFixed(TraceRoot);
-        w.WriteVarUInt64((ulong)InnerSteps);
-        w.WriteVarUInt64((ulong)ClaimedLosses.Length);
-        foreach (float loss in ClaimedLosses)
-        {
-            w.WriteUInt32LittleEndian(BitConverter.SingleToUInt32Bits(loss));
-        }
-        w.WriteVarUInt64(SampleCount);
-        return w.ToArray();
-    }
-
-    /// <summary>Submission id: SHA-256("pot/submission-id/v1" ‖ body).</summary>
-    public byte[] Id => Hashing.Domain("pot/submission-id/v1", Body());
+    /// <summary>H, the number of inner steps (= the number of claimed losses).</summary>
+    public int InnerSteps => ClaimedLosses.Length;
 
     /// <summary>Short hex id for messages.</summary>
     public string ShortId => Hex.Encode(Id)[..12];
@@ -56,20 +32,22 @@ public sealed record Submission(string TaskId, ulong Round, byte[] Miner, byte[]
     /// <summary>Miner address.</summary>
     public string MinerAddress => AccountAddress.FromPublicKey(Miner);
 
-    /// <summary>Signs a submission.</summary>
-    /// <param name="unsigned">The fields (signature ignored).</param>
-    /// <param name="key">The miner's key (must match <see cref="Miner"/>).</param>
-    /// <returns>The signed submission.</returns>
-    public static Submission Sign(Submission unsigned, Ed25519Keys key)
-    {
-        ArgumentNullException.ThrowIfNull(unsigned);
-        ArgumentNullException.ThrowIfNull(key);
-        return unsigned with { Signature = key.Sign(MessageType, unsigned.Body()) };
-    }
+    /// <summary>The chain payload of this submission.</summary>
+    /// <returns>The submit payload.</returns>
+    public SubmitPayload ToPayload() => new(TaskId, Round, BaseRoot, UpdateRoot, TraceRoot,
+        ClaimedLosses.Select(BitConverter.SingleToUInt32Bits).ToArray(), SampleCount);
 
-    /// <summary>Whether the signature is the miner's over this body.</summary>
-    /// <returns>True when valid.</returns>
-    public bool VerifySignature() => Ed25519Keys.Verify(Miner, MessageType, Body(), Signature);
+    /// <summary>The submission a chain record describes.</summary>
+    /// <param name="record">The chain's pending submission.</param>
+    /// <param name="minerPublicKey">The miner's public key (from its account).</param>
+    /// <returns>The submission.</returns>
+    public static Submission FromChain(Pot.Chain.State.Submission record, byte[] minerPublicKey)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var p = record.Payload;
+        return new Submission(record.Id, p.TaskId, p.Round, minerPublicKey, p.BaseRoot, p.UpdateRoot, p.TraceRoot,
+            p.ClaimedLossBits.Select(BitConverter.UInt32BitsToSingle).ToArray(), p.SampleCount);
+    }
 }
 
 /// <summary>The verifier checks, each counted separately in the metrics (DESIGN §5.5).</summary>
@@ -157,6 +135,41 @@ public sealed record Attestation(byte[] SubmissionId, byte[] Verifier, bool Acce
         return w.ToArray();
     }
 
+    /// <summary>
+    /// The chain payload: verdict, failed check, declared steps and leaves, measured losses and the evidence hash.
+    /// A reject without a fraud proof (a statistical check or unavailability) carries the non-zero hash
+    /// SHA-256("pot/statistical-evidence/v1" ‖ submission ‖ verifier ‖ check ‖ measured losses), so every reject names evidence.
+    /// </summary>
+    /// <returns>The attest payload.</returns>
+    public AttestPayload ToPayload()
+    {
+        byte[] evidence = EvidenceHash;
+        if (!Accept && evidence.AsSpan().IndexOfAnyExcept((byte)0) < 0)
+        {
+            evidence = Hashing.Domain("pot/statistical-evidence/v1", SubmissionId, Verifier, [(byte)FailedCheck],
+                Hashing.U64(BitConverter.SingleToUInt32Bits(LossBefore)), Hashing.U64(BitConverter.SingleToUInt32Bits(LossAfter)), Hashing.U64(BitConverter.SingleToUInt32Bits(OwnImprovement)));
+        }
+        return new AttestPayload(SubmissionId, Accept, ReplayedSteps.Select(x => (uint)x).ToArray(), SampledLeaves.Select(x => (uint)x).ToArray(), evidence,
+            (byte)FailedCheck, Bits(LossBefore), Bits(LossAfter), Bits(OwnImprovement));
+    }
+
+    /// <summary>The chain carries finite floats only: a diverged measurement (NaN, ±∞) is sent as ±float.MaxValue (NaN as +MaxValue, the worst loss).</summary>
+    private static uint Bits(float value) => BitConverter.SingleToUInt32Bits(float.IsFinite(value) ? value : float.IsNegativeInfinity(value) ? -float.MaxValue : float.MaxValue);
+
+    /// <summary>The attestation a chain record describes (unsigned: the chain transaction carried the signature).</summary>
+    /// <param name="submissionId">The submission.</param>
+    /// <param name="record">The recorded attestation.</param>
+    /// <param name="verifierPublicKey">The verifier's public key (from its account).</param>
+    /// <returns>The attestation.</returns>
+    public static Attestation FromChain(byte[] submissionId, AttestationRecord record, byte[] verifierPublicKey)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return new Attestation(submissionId, verifierPublicKey, record.Accept, (CheckKind)record.FailedCheck,
+            (record.ReplayedSteps ?? []).Select(x => (int)x).ToArray(), (record.SampledLeaves ?? []).Select(x => (int)x).ToArray(),
+            BitConverter.UInt32BitsToSingle(record.LossBeforeBits), BitConverter.UInt32BitsToSingle(record.LossAfterBits),
+            BitConverter.UInt32BitsToSingle(record.OwnImprovementBits), record.EvidenceHash, []);
+    }
+
     /// <summary>Signs an attestation.</summary>
     /// <param name="unsigned">The fields.</param>
     /// <param name="key">The verifier's key.</param>
@@ -233,6 +246,47 @@ public sealed record FraudProof(FraudKind Kind, byte[] SubmissionId, byte[] Prov
         w.WriteBytes(UpdateLeafProof);
         w.WriteBytes(OtherSubmission);
         return w.ToArray();
+    }
+
+    /// <summary>The chain evidence: body ‖ signature (64 bytes).</summary>
+    /// <returns>The bytes.</returns>
+    public byte[] Encode() => [.. Body(), .. Signature];
+
+    /// <summary>Decodes <see cref="Encode"/>'s output, rejecting every non-canonical form.</summary>
+    /// <param name="evidence">The bytes (at most the chain's evidence limit).</param>
+    /// <returns>The proof.</returns>
+    /// <exception cref="PotFormatException">Malformed evidence.</exception>
+    public static FraudProof Decode(ReadOnlySpan<byte> evidence)
+    {
+        var r = new CanonicalReader(evidence, "fraud proof");
+        if (r.ReadByte("version") != 1)
+        {
+            throw r.Error("fraud proof version is not 1");
+        }
+        byte kind = r.ReadByte("kind");
+        if (kind is < 1 or > 4)
+        {
+            throw r.Error($"fraud proof kind {kind}; expected 1 to 4");
+        }
+        byte[] id = r.ReadFixed(32, "submission id").ToArray();
+        byte[] prover = r.ReadFixed(32, "prover").ToArray();
+        int index = r.ReadVarInt32(int.MaxValue, "index");
+        const int max = 1 << 20;
+        byte[] trace = r.ReadBytes(max, "trace blob").ToArray();
+        byte[] state = r.ReadBytes(max, "state blob").ToArray();
+        int values = r.ReadVarInt32(4096, "final leaf value count");
+        var finalLeaf = new float[values];
+        for (int i = 0; i < values; i++)
+        {
+            finalLeaf[i] = BitConverter.UInt32BitsToSingle(r.ReadUInt32LittleEndian("final leaf value"));
+        }
+        byte[] finalProof = r.ReadBytes(max, "final leaf proof").ToArray();
+        byte[] updateLeaf = r.ReadBytes(max, "update leaf").ToArray();
+        byte[] updateProof = r.ReadBytes(max, "update leaf proof").ToArray();
+        byte[] other = r.ReadBytes(64, "other submission").ToArray();
+        byte[] signature = r.ReadFixed(64, "signature").ToArray();
+        r.EnsureEnd();
+        return new FraudProof((FraudKind)kind, id, prover, index, trace, state, finalLeaf, finalProof, updateLeaf, updateProof, other, signature);
     }
 
     /// <summary>Evidence hash an attestation commits to: SHA-256("pot/evidence/v1" ‖ body).</summary>

@@ -61,8 +61,12 @@ public sealed record ProtocolTask
     /// <summary>Required margin by which the improvement on the miner's own data exceeds that on random data (default −0.1 nats: own data may trail random data by sampling noise, not more).</summary>
     public float OwnDataMargin { get; init; } = -0.1f;
 
-    /// <summary>Rows of each usefulness / own-data evaluation batch (default 0: the inner batch size).</summary>
-    public int EvalBatchSize { get; init; }
+    /// <summary>
+    /// Rows of each usefulness evaluation batch; the own-data batch uses at most this many rows of the miner's batch
+    /// (default 32; 0: the inner batch size). Four forward passes of this many rows are most of a verification's
+    /// cost after the replayed step (docs/protocol.md §7).
+    /// </summary>
+    public int EvalBatchSize { get; init; } = 32;
 
     /// <summary>Cosine similarity at or above which a later update counts as a near-copy of an earlier one (default 0.99).</summary>
     public double NearDuplicateCosine { get; init; } = 0.99;
@@ -121,8 +125,11 @@ public sealed record ProtocolTask
     /// <summary>The engine configuration the inner steps use: constant learning rate, H steps.</summary>
     public TrainingConfig InnerConfig => Training with { Steps = InnerSteps, WarmupSteps = 0, MinLearningRateRatio = 1f };
 
-    /// <summary>Effective evaluation batch size.</summary>
+    /// <summary>Effective evaluation batch size of the usefulness check.</summary>
     public int EffectiveEvalBatchSize => EvalBatchSize > 0 ? EvalBatchSize : Training.BatchSize;
+
+    /// <summary>Rows of the own-data check's batch: the first rows of the miner's γ-chosen inner batch (at most the evaluation batch size).</summary>
+    public int EffectiveOwnBatchSize => Math.Min(Training.BatchSize, EffectiveEvalBatchSize);
 
     /// <summary>Throws with a message naming the bad value and the accepted range.</summary>
     public void Validate()

@@ -1,4 +1,11 @@
 using System.Security.Cryptography;
+using Pot.Chain;
+using Pot.Chain.Blocks;
+using Pot.Chain.Execution;
+using Pot.Chain.Genesis;
+using Pot.Chain.State;
+using Pot.Chain.Storage;
+using Pot.Chain.Transactions;
 using Pot.Commitments;
 using Pot.Commitments.Keys;
 
@@ -33,12 +40,16 @@ public sealed record SimulationOptions
 
     /// <summary>
     /// Whether a slashed participant re-bonds to full stake before the next round (a cheater coming back under a
-    /// fresh identity), so every round is an independent trial; the minted stake is excluded from the supply check.
+    /// fresh identity), so every round is an independent trial. The re-bond is a real bond transaction paid from the
+    /// participant's balance, so the chain's supply invariant still holds.
     /// </summary>
     public bool Rebond { get; init; } = true;
 
     /// <summary>Stake of every participant.</summary>
     public ulong Stake { get; init; } = 1_000_000;
+
+    /// <summary>Directory for the RocksDB stores (chain, each miner's and each validator's chunk store); null: a fresh temporary directory, deleted afterwards.</summary>
+    public string? DataDirectory { get; init; }
 }
 
 /// <summary>What happened to one submission.</summary>
@@ -50,7 +61,14 @@ public sealed record SimulationOptions
 /// <param name="RejectedBy">Why it was rejected: an inclusion error, or the failing checks of the reject attestations.</param>
 /// <param name="Slashed">Whether the miner was slashed.</param>
 /// <param name="SubmissionId">Submission id (hex).</param>
-public sealed record SubmissionReport(ulong Round, int Miner, MinerStrategy Strategy, bool Cheated, bool Accepted, string RejectedBy, bool Slashed, string SubmissionId);
+public sealed record SubmissionReport(ulong Round, int Miner, MinerStrategy Strategy, bool Cheated, bool Accepted, string RejectedBy, bool Slashed, string SubmissionId)
+{
+    /// <summary>Lower median over its attestations of the measured improvement on the γ batch (NaN when none measured it).</summary>
+    public double Improvement { get; init; } = double.NaN;
+
+    /// <summary>Lower median over its attestations of the measured improvement on the miner's own batch (NaN when none measured it).</summary>
+    public double OwnImprovement { get; init; } = double.NaN;
+}
 
 /// <summary>One round's summary.</summary>
 /// <param name="Round">Round.</param>
@@ -116,15 +134,32 @@ public sealed class SimulationReport
 
     /// <summary>Whether the supply invariant held after every round.</summary>
     public bool SupplyConserved { get; set; } = true;
+
+    /// <summary>β of each round (hex): the hash of the block that started it.</summary>
+    public List<string> RoundBeacons { get; } = [];
+
+    /// <summary>Height of the chain at the end.</summary>
+    public ulong ChainHeight { get; set; }
+
+    /// <summary>Transactions the harness expected to apply but the chain refused (0 unless something is wrong).</summary>
+    public List<string> UnexpectedRejections { get; } = [];
 }
 
 /// <summary>
-/// Runs whole rounds in one process with the real engine, commitments and signatures: miners train and
-/// commit, the ledger seals blocks, verifiers check and attest, fraud proofs are judged, the round is
-/// finalized, the primary aggregates, validators spot-check the aggregation, and the model moves on.
+/// Runs whole rounds in one process on the real chain: a genesis and a create-task transaction, blocks built with
+/// <see cref="Pot.Chain.Ledger.BuildBlock"/> and committed with a commit certificate signed by every validator key
+/// into a RocksDB <see cref="ChainStore"/> whose protocol rules are <see cref="PotProtocolRules"/>; miners, verifiers
+/// and the aggregator are the role components (<see cref="MinerRole"/>, <see cref="VerifierRole"/>,
+/// <see cref="AggregatorRole"/>) with RocksDB chunk stores, connected by an in-process <see cref="ChunkNetwork"/>.
 /// </summary>
 public static class ProtocolSimulation
 {
+    /// <summary>Chain id of the simulated chain.</summary>
+    public const string ChainId = "pot-sim";
+
+    /// <summary>Chain task id of the simulated task.</summary>
+    public const ulong TaskId = 0;
+
     /// <summary>Runs the simulation.</summary>
     /// <param name="options">Options.</param>
     /// <param name="progress">Called after each round.</param>
@@ -142,181 +177,352 @@ public static class ProtocolSimulation
         {
             throw new ArgumentException($"need at least one miner and one round, got {options.Miners.Count} miners and {options.Rounds} rounds");
         }
-        Ed25519Keys Key(string role, int index) => KeyFor(options.Seed, role, index);
-        var miners = options.Miners.Select((s, i) => new Miner(Key("miner", i), s)).ToArray();
-        var verifiers = Enumerable.Range(0, options.Validators)
-            .Select(i => new Verifier(Key("validator", i), i < options.VerifierStrategies.Count ? options.VerifierStrategies[i] : VerifierStrategy.Honest)).ToArray();
-        var verifierByAddress = verifiers.ToDictionary(v => v.Address, StringComparer.Ordinal);
-        var minerIndex = miners.Select((m, i) => (m.Address, i)).ToDictionary(x => x.Address, x => x.i, StringComparer.Ordinal);
-
-        var engine = new StepEngine(task);
-        ulong escrow = task.RewardPerRound * (ulong)options.Rounds;
-        var ledger = new InMemoryLedger(task, new StepEngine(task), verifiers.Select(v => v.Address), escrow);
-        foreach (var m in miners)
+        bool temporary = options.DataDirectory is null;
+        string dir = options.DataDirectory ?? Path.Combine(Path.GetTempPath(), "pot-sim-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var run = new Harness(options, dir);
+        try
         {
-            ledger.Fund(m.Address, 0, options.Stake);
+            return run.Execute(progress);
         }
-        foreach (var v in verifiers)
+        finally
         {
-            ledger.Fund(v.Address, 0, options.Stake);
+            run.Dispose();
+            if (temporary)
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                    // A leftover temporary directory is harmless.
+                }
+            }
         }
-        UInt128 supply = ledger.Supply;
+    }
 
-        var report = new SimulationReport { Rounds = options.Rounds };
-        float[] model = engine.InitialModel();
-        float[]? momentum = null;
-        report.InitialLoss = options.Evaluate ? engine.Evaluate(model, options.EvaluationBatches).ValidationLoss : double.NaN;
-        report.FinalLoss = report.InitialLoss;
-        for (int round = 0; round < options.Rounds; round++)
+    private sealed class MinerEndpoint(MinerRole role) : IChunkSource, IServingClock
+    {
+        private double _retired;
+        private MinerBlobServer? _last;
+
+        public double ServeSeconds
         {
-            if (options.Rebond)
+            get
             {
-                foreach (string address in miners.Select(m => m.Address).Concat(verifiers.Select(v => v.Address)))
+                if (!ReferenceEquals(_last, role.Server))
                 {
-                    ulong stake = ledger.Account(address).Stake;
-                    if (stake < options.Stake)
+                    _retired += _last?.ServeSeconds ?? 0;
+                    _last = role.Server;
+                }
+                return _retired + (_last?.ServeSeconds ?? 0);
+            }
+        }
+
+        public byte[]? TryGet(ReadOnlySpan<byte> commitment) => role.Server?.TryGet(commitment);
+    }
+
+    private sealed class Harness : IDisposable
+    {
+        private readonly SimulationOptions _o;
+        private readonly ProtocolTask _task;
+        private readonly Ed25519Keys[] _validatorKeys;
+        private readonly Ed25519Keys[] _minerKeys;
+        private readonly Ed25519Keys _owner;
+        private readonly List<IDisposable> _disposables = [];
+        private readonly ChunkNetwork _network = new();
+        private readonly MinerRole[] _miners;
+        private readonly VerifierRole[] _verifiers;
+        private readonly AggregatorRole[] _aggregators;
+        private readonly ChainStore _chain;
+        private readonly SimulationReport _report;
+
+        public Harness(SimulationOptions o, string dir)
+        {
+            _o = o;
+            _task = o.Task;
+            _report = new SimulationReport { Rounds = o.Rounds };
+            _validatorKeys = Enumerable.Range(0, o.Validators).Select(i => KeyFor(o.Seed, "validator", i)).ToArray();
+            _minerKeys = Enumerable.Range(0, o.Miners.Count).Select(i => KeyFor(o.Seed, "miner", i)).ToArray();
+            _owner = KeyFor(o.Seed, "owner", 0);
+            RocksChunkStore Store(string name)
+            {
+                var s = new RocksChunkStore(Path.Combine(dir, name));
+                _disposables.Add(s);
+                return s;
+            }
+            _verifiers = _validatorKeys.Select((k, i) => new VerifierRole(k, Store("validator-" + i),
+                i < o.VerifierStrategies.Count ? o.VerifierStrategies[i] : VerifierStrategy.Honest)).ToArray();
+            _aggregators = _verifiers.Select(v => new AggregatorRole(v.Store)).ToArray();
+            foreach (var v in _verifiers)
+            {
+                _network.Add(v.Store);
+            }
+            _miners = _minerKeys.Select((k, i) => new MinerRole(k, Store("miner-" + i), o.Miners[i])).ToArray();
+            foreach (var m in _miners)
+            {
+                _network.Add(new MinerEndpoint(m));
+            }
+            var rules = new PotProtocolRules(new Dictionary<ulong, ProtocolTask> { [TaskId] = _task }, _network);
+            _chain = ChainStore.Open(Path.Combine(dir, "chain"), Genesis(), rules);
+            _disposables.Add(_chain);
+        }
+
+        private Ledger Ledger => _chain.Ledger;
+
+        private IStateReader State => _chain.Ledger.State;
+
+        public void Dispose()
+        {
+            for (int i = _disposables.Count - 1; i >= 0; i--)
+            {
+                _disposables[i].Dispose();
+            }
+        }
+
+        private GenesisDocument Genesis()
+        {
+            ulong rounds = (ulong)_o.Rounds;
+            ulong balance = _o.Stake * (rounds + 2) + 1_000_000_000;
+            var parameters = new ChainParameters
+            {
+                SlashBurnPpm = 1_000_000 - _task.ProverSharePpm,
+                MaxWindowBlocks = (ulong)Math.Max(10, _task.WindowBlocks),
+                UnbondingDelayBlocks = (ulong)Math.Max(10, _task.WindowBlocks) + 10,
+                MaxBlockBytes = ChainLimits.MaxBlockBytes,
+            };
+            var validators = _validatorKeys.Select(k => new GenesisValidator(k.PublicKey, _o.Stake, balance)).ToArray();
+            var accounts = _minerKeys.Select(k => new GenesisAccount(AccountAddress.BytesFromPublicKey(k.PublicKey), k.PublicKey, balance, _o.Stake, Roles.Miner))
+                .Append(new GenesisAccount(AccountAddress.BytesFromPublicKey(_owner.PublicKey), _owner.PublicKey, _task.RewardPerRound * rounds + 1_000_000_000, 0, Roles.None))
+                .ToArray();
+            return new GenesisDocument(ChainId, 1_700_000_000_000, parameters, validators, accounts, []);
+        }
+
+        private byte[] Proposer => AccountAddress.BytesFromPublicKey(_validatorKeys[(int)((Ledger.Head.Height + 1) % (ulong)_validatorKeys.Length)].PublicKey);
+
+        /// <summary>Builds, certifies (every validator signs) and commits the next block; returns the skipped transactions.</summary>
+        private IReadOnlyList<(Transaction Transaction, Rejection Rejection)> Commit(IEnumerable<Transaction> txs)
+        {
+            var block = Ledger.BuildBlock(txs, Proposer, 0, Ledger.Head.TimeMs + 1000, out var skipped);
+            _chain.Commit(block, CommitCertificate.Sign(block.Hash, _validatorKeys));
+            return skipped;
+        }
+
+        private void CommitExpecting(IEnumerable<Transaction> txs, string what)
+        {
+            foreach (var (tx, why) in Commit(txs))
+            {
+                _report.UnexpectedRejections.Add($"{what}: {tx}: {why}");
+            }
+        }
+
+        public SimulationReport Execute(Action<RoundReport>? progress)
+        {
+            var engine = new StepEngine(_task);
+            float[] model = engine.InitialModel();
+            float[]? momentum = null;
+            byte[] initialRoot = ModelBlobs.Put(_verifiers[0].Store, model);
+
+            // Block 1: validators take the verifier role; the owner creates the task (round 0 starts here).
+            var setup = _validatorKeys.Select(k => ChainView.Sign(ChainId, k, State, new RegisterRolePayload(Roles.Verifier))).ToList();
+            setup.Add(ChainView.Sign(ChainId, _owner, State, new CreateTaskPayload(Hashing.Utf8(_task.Id), Hashing.Domain("pot/sim/dataset/v1", Hashing.Utf8(_task.Id)),
+                initialRoot, _task.InitialModel is null ? (ulong)_task.Training.Seed : null, Hashing.Utf8(_task.Id), PotProtocolRules.VerificationOf(_task),
+                _task.RewardPerRound, _task.RewardPerRound * (ulong)_o.Rounds)));
+            CommitExpecting(setup, "setup");
+
+            var report = _report;
+            report.InitialLoss = _o.Evaluate ? engine.Evaluate(model, _o.EvaluationBatches).ValidationLoss : double.NaN;
+            report.FinalLoss = report.InitialLoss;
+            var minerIndex = _minerKeys.Select((k, i) => (AccountAddress.FromPublicKey(k.PublicKey), i)).ToDictionary(x => x.Item1, x => x.i, StringComparer.Ordinal);
+            var verifierIndex = _validatorKeys.Select((k, i) => (AccountAddress.FromPublicKey(k.PublicKey), i)).ToDictionary(x => x.Item1, x => x.i, StringComparer.Ordinal);
+            for (int round = 0; round < _o.Rounds; round++)
+            {
+                // The block after the round's start records β; it also carries the re-bonds of slashed participants
+                // (a cheater coming back with fresh stake, so that every round is an independent trial).
+                var bonds = new List<Transaction>();
+                if (_o.Rebond)
+                {
+                    foreach (var k in _minerKeys.Concat(_validatorKeys))
                     {
-                        ledger.Mint(address, options.Stake - stake);
+                        var a = StateAccess.Account(State, AccountAddress.BytesFromPublicKey(k.PublicKey));
+                        if (a.Stake < _o.Stake && a.Balance > _o.Stake - a.Stake + 10_000)
+                        {
+                            bonds.Add(ChainView.Sign(ChainId, k, State, new BondPayload(_o.Stake - a.Stake)));
+                        }
                     }
                 }
-                supply = ledger.Supply;
-            }
-            byte[] root = ModelCommitment.ComputeRoot([model]);
-            var start = new RoundStart(task, (ulong)round, ledger.Head, model, root);
-            ledger.StartRound(start);
-            var outputs = new List<MinerOutput>();
-            var outputOf = new Dictionary<string, MinerOutput>(StringComparer.Ordinal);
-            var inclusionErrors = new Dictionary<int, string>();
-            var cheated = new bool[miners.Length];
-            for (int i = 0; i < miners.Length; i++)
-            {
-                var output = miners[i].Mine(start, engine, outputs);
-                report.MinerCpuSeconds += output.CpuSeconds;
-                cheated[i] = Deviated(miners[i].Strategy, round, outputs.Count);
-                outputs.Add(output);
-                outputOf[Hex.Encode(output.Submission.Id)] = output;
-            }
-            foreach (var (output, i) in outputs.Select((o, i) => (o, i)).Where(x => !x.o.Late))
-            {
-                if (ledger.Submit(output.Submission) is { } error)
-                {
-                    inclusionErrors[i] = error;
-                }
-            }
-            ledger.SealBlock();
-            foreach (var (output, i) in outputs.Select((o, i) => (o, i)).Where(x => x.o.Late))
-            {
-                while (ledger.WindowOpen)
-                {
-                    ledger.SealBlock();
-                }
-                inclusionErrors[i] = ledger.Submit(output.Submission) ?? "late submission was accepted";
-            }
+                CommitExpecting(bonds, "re-bond");
+                var chainRound = ChainView.Round(State, TaskId) ?? throw new InvalidOperationException("the simulated task has no open round");
+                report.RoundBeacons.Add(Hex.Encode(chainRound.Beacon));
 
-            foreach (var record in ledger.Records)
-            {
-                var s = record.Submission;
-                byte[] gamma = ledger.Gamma(s.Id)!;
-                var earlier = ledger.Earlier(s.Id).Select(e => new PeerSubmission(e, outputOf.TryGetValue(Hex.Encode(e.Id), out var o) ? o.Blobs : null)).ToArray();
-                var blobs = outputOf[Hex.Encode(s.Id)].Blobs;
-                foreach (string address in record.AssignedVerifiers)
+                // Mining: each miner trains from θ_r (fetched by root) and signs its submit transaction.
+                var outputs = new List<MinerOutput>();
+                var mined = new MinedRound[_miners.Length];
+                var cheated = new bool[_miners.Length];
+                var inclusionErrors = new Dictionary<int, string>();
+                for (int i = 0; i < _miners.Length; i++)
                 {
-                    var verifier = verifierByAddress[address];
-                    double servedBefore = blobs.ServeSeconds;
-                    var result = verifier.Verify(new VerificationContext(start, s, gamma, blobs, earlier));
-                    report.MinerCpuSeconds += blobs.ServeSeconds - servedBefore;
-                    report.VerifierCpuSeconds += result.CpuSeconds;
-                    report.Verifications++;
-                    ledger.Attest(result.Attestation);
-                    if (result.FraudProof is { } proof)
+                    mined[i] = _miners[i].Mine(_task, ChainId, State, TaskId, _network, engine, outputs)!;
+                    report.MinerCpuSeconds += mined[i].Output.CpuSeconds;
+                    cheated[i] = Deviated(_miners[i].Miner.Strategy, round, outputs.Count);
+                    outputs.Add(mined[i].Output);
+                }
+                var byHash = mined.Select((m, i) => (Hex.Encode(m.Transaction.Hash), i)).ToDictionary(x => x.Item1, x => x.i, StringComparer.Ordinal);
+                foreach (var (tx, why) in Commit(mined.Where(m => !m.Output.Late).Select(m => m.Transaction)))
+                {
+                    inclusionErrors[byHash[Hex.Encode(tx.Hash)]] = why.ToString();
+                }
+                var late = mined.Where(m => m.Output.Late).ToArray();
+                if (late.Length > 0)
+                {
+                    while (Ledger.Head.Height + 1 < chainRound.SubmissionsCloseHeight)
                     {
-                        ledger.SubmitFraudProof(proof);
+                        Commit([]);
                     }
-                }
-            }
-            var outcome = ledger.FinalizeRound();
-            if (ledger.Supply != supply)
-            {
-                report.SupplyConserved = false;
-            }
-
-            // Aggregation by the primary in canonical order (ascending submission id), then each validator's leaf check.
-            var acceptedOrdered = outcome.Accepted.OrderBy(s => Hex.Encode(s.Id), StringComparer.Ordinal).ToArray();
-            var blobsOrdered = acceptedOrdered.Select(s => outputOf[Hex.Encode(s.Id)].UpdateBlob).ToArray();
-            var weights = acceptedOrdered.Select(s => s.SampleCount).ToArray();
-            var aggregation = Aggregator.Aggregate(task, model, momentum, blobsOrdered.Select(b => Updates.Dequantize(b, model.Length)).ToArray(), weights);
-            byte[] newRoot = ModelCommitment.ComputeRoot([aggregation.Model]);
-            int leafFailures = 0;
-            foreach (var v in verifiers)
-            {
-                foreach (int leaf in new ProtocolRandom(Hashing.Domain("pot/aggregation-check/v1", newRoot, v.Key.PublicKey), "leaves")
-                    .SampleWithoutReplacement(Updates.LeafCount(model.Length), task.SampledLeaves))
-                {
-                    if (!Aggregator.CheckLeaf(task, model, momentum, blobsOrdered, weights, aggregation, leaf))
+                    var skipped = Commit(late.Select(m => m.Transaction));
+                    foreach (var m in late)
                     {
-                        leafFailures++;
+                        int i = byHash[Hex.Encode(m.Transaction.Hash)];
+                        inclusionErrors[i] = skipped.FirstOrDefault(x => x.Transaction.Hash.AsSpan().SequenceEqual(m.Transaction.Hash)).Rejection?.ToString() ?? "late submission was accepted";
                     }
-                }
-            }
-            model = aggregation.Model;
-            momentum = aggregation.Momentum;
-
-            var slashed = new HashSet<string>(outcome.Slashes.Select(s => s.Offender), StringComparer.Ordinal);
-            foreach (var slash in outcome.Slashes)
-            {
-                bool honest = minerIndex.TryGetValue(slash.Offender, out int mi)
-                    ? !cheated[mi]
-                    : verifierByAddress[slash.Offender].Strategy == VerifierStrategy.Honest;
-                report.Slashes.Add(((ulong)round, slash, honest));
-                if (honest)
-                {
-                    report.SlashedHonest++;
                 }
                 else
                 {
-                    report.SlashedCheaters++;
+                    // The next block opens the challenges (γ from the hash of the block that included the submissions).
+                    Commit([]);
                 }
+
+                // Verification: each verifier checks the submissions γ assigned to it and attests; provable failures come with fraud proofs.
+                var attestations = new List<Transaction>();
+                var proofs = new List<(int Verifier, FraudProofPayload Payload)>();
+                for (int v = 0; v < _verifiers.Length; v++)
+                {
+                    ulong offset = 0;
+                    foreach (byte[] id in _verifiers[v].AssignedPending(State, TaskId))
+                    {
+                        double servedBefore = _network.ServeSeconds;
+                        var result = _verifiers[v].Verify(_task, State, id, _network);
+                        report.MinerCpuSeconds += _network.ServeSeconds - servedBefore;
+                        report.VerifierCpuSeconds += result.CpuSeconds;
+                        report.Verifications++;
+                        attestations.Add(ChainView.Sign(ChainId, _validatorKeys[v], State, result.AttestPayload, offset++));
+                        if (result.FraudProofPayload is { } proof)
+                        {
+                            proofs.Add((v, proof));
+                        }
+                    }
+                }
+                CommitExpecting(attestations, "attestation");
+                while (proofs.Count > 0)
+                {
+                    // One proof per sender per block, so that a refused proof cannot leave a nonce gap.
+                    var batch = proofs.GroupBy(p => p.Verifier).Select(g => g.First()).ToList();
+                    foreach (var p in batch)
+                    {
+                        proofs.Remove(p);
+                    }
+                    var skipped = Commit(batch.Select(p => ChainView.Sign(ChainId, _validatorKeys[p.Verifier], State, p.Payload)));
+                    foreach (var (tx, why) in skipped.Where(x => x.Rejection.Code != RejectionCode.DuplicateFraudProof))
+                    {
+                        report.UnexpectedRejections.Add($"fraud proof: {tx}: {why}");
+                    }
+                }
+
+                // Finalization after the window: the primary aggregates; every validator checks s leaves before certifying.
+                while (Ledger.Head.Height + 1 < chainRound.SubmissionsCloseHeight)
+                {
+                    Commit([]);
+                }
+                var pending = ChainView.Pending(State, TaskId);
+                int primary = round % _validatorKeys.Length;
+                var proposal = _aggregators[primary].Propose(_task, Ledger, TaskId, _network, momentum)
+                    ?? throw new InvalidOperationException("the aggregator could not propose a finalization");
+                int leafFailures = 0;
+                foreach (var k in _validatorKeys)
+                {
+                    leafFailures += Math.Max(0, AggregatorRole.CheckProposal(_task, proposal, _network, k.PublicKey));
+                }
+                CommitExpecting([ChainView.Sign(ChainId, _validatorKeys[primary], State, proposal.Payload)], "finalize");
+                model = proposal.Result.Model;
+                momentum = proposal.Result.Momentum;
+                if (!SupplyAudit.Compute(Ledger.State).Conserved)
+                {
+                    report.SupplyConserved = false;
+                }
+
+                var slashed = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var slash in proposal.Payload.Slashes)
+                {
+                    string offender = AddressText.Of(slash.Offender);
+                    slashed.Add(offender);
+                    bool honest = minerIndex.TryGetValue(offender, out int mi)
+                        ? !cheated[mi]
+                        : _verifiers[verifierIndex[offender]].Verifier.Strategy == VerifierStrategy.Honest;
+                    report.Slashes.Add(((ulong)round, new Slash(offender, slash.Amount, slash.Beneficiary is null ? null : AddressText.Of(slash.Beneficiary), $"slashed when round {round} was finalized"), honest));
+                    if (honest)
+                    {
+                        report.SlashedHonest++;
+                    }
+                    else
+                    {
+                        report.SlashedCheaters++;
+                    }
+                }
+                var acceptedIds = new HashSet<string>(proposal.Payload.Accepted.Select(x => Hex.Encode(x)), StringComparer.Ordinal);
+                var recordById = pending.ToDictionary(p => Hex.Encode(p.Id), StringComparer.Ordinal);
+                int accepted = 0, rejected = 0;
+                for (int i = 0; i < _miners.Length; i++)
+                {
+                    string id = Hex.Encode(mined[i].Transaction.Hash);
+                    bool ok = !inclusionErrors.ContainsKey(i) && acceptedIds.Contains(id);
+                    string why = inclusionErrors.TryGetValue(i, out var err) ? "inclusion: " + err
+                        : ok ? "" : string.Join(",", recordById[id].Attestations.Where(a => !a.Accept).Select(a => ((CheckKind)a.FailedCheck).ToString()).Distinct());
+                    var measured = recordById.TryGetValue(id, out var rec)
+                        ? rec.Attestations.Where(a => a.LossBeforeBits != 0).ToArray() : [];
+                    static double Median(IEnumerable<double> v)
+                    {
+                        var sorted = v.Order().ToArray();
+                        return sorted.Length == 0 ? double.NaN : sorted[(sorted.Length - 1) / 2];
+                    }
+                    report.Submissions.Add(new SubmissionReport((ulong)round, i, _miners[i].Miner.Strategy, cheated[i], ok, why, slashed.Contains(AccountAddress.FromPublicKey(_minerKeys[i].PublicKey)), id)
+                    {
+                        Improvement = Median(measured.Select(a => (double)BitConverter.UInt32BitsToSingle(a.LossBeforeBits) - BitConverter.UInt32BitsToSingle(a.LossAfterBits))),
+                        OwnImprovement = Median(measured.Where(a => a.OwnImprovementBits != 0).Select(a => (double)BitConverter.UInt32BitsToSingle(a.OwnImprovementBits))),
+                    });
+                    if (ok)
+                    {
+                        accepted++;
+                        if (cheated[i])
+                        {
+                            report.CheatersUndetected++;
+                        }
+                    }
+                    else
+                    {
+                        rejected++;
+                        if (!cheated[i])
+                        {
+                            report.HonestRejected++;
+                        }
+                    }
+                }
+                report.Accepted += accepted;
+                report.Rejected += rejected;
+                double loss = _o.Evaluate ? engine.Evaluate(model, _o.EvaluationBatches).ValidationLoss : double.NaN;
+                report.FinalLoss = loss;
+                var roundReport = new RoundReport((ulong)round, loss, accepted, rejected, leafFailures);
+                report.RoundReports.Add(roundReport);
+                progress?.Invoke(roundReport);
             }
-            var recordById = ledger.Records.ToDictionary(r => Hex.Encode(r.Submission.Id), StringComparer.Ordinal);
-            int accepted = 0, rejected = 0;
-            for (int i = 0; i < miners.Length; i++)
+            foreach (var v in _verifiers)
             {
-                var s = outputs[i].Submission;
-                bool ok = !inclusionErrors.ContainsKey(i) && outcome.Accepted.Any(a => a.Id.AsSpan().SequenceEqual(s.Id));
-                string why = inclusionErrors.TryGetValue(i, out var err) ? "inclusion: " + err
-                    : ok ? "" : string.Join(",", recordById[Hex.Encode(s.Id)].Attestations.Where(a => !a.Accept).Select(a => a.FailedCheck.ToString()).Distinct());
-                report.Submissions.Add(new SubmissionReport((ulong)round, i, miners[i].Strategy, cheated[i], ok, why, slashed.Contains(miners[i].Address), Hex.Encode(s.Id)));
-                if (ok)
-                {
-                    accepted++;
-                    if (cheated[i])
-                    {
-                        report.CheatersUndetected++;
-                    }
-                }
-                else
-                {
-                    rejected++;
-                    if (!cheated[i])
-                    {
-                        report.HonestRejected++;
-                    }
-                }
+                report.Checks.Add(v.Verifier.Metrics);
             }
-            report.Accepted += accepted;
-            report.Rejected += rejected;
-            double loss = options.Evaluate ? engine.Evaluate(model, options.EvaluationBatches).ValidationLoss : double.NaN;
-            report.FinalLoss = loss;
-            var roundReport = new RoundReport((ulong)round, loss, accepted, rejected, leafFailures);
-            report.RoundReports.Add(roundReport);
-            progress?.Invoke(roundReport);
+            report.FinalModelRoot = Hex.Encode(ModelCommitment.ComputeRoot([model]));
+            report.ChainHeight = Ledger.Head.Height;
+            return report;
         }
-        foreach (var v in verifiers)
-        {
-            report.Checks.Add(v.Metrics);
-        }
-        report.FinalModelRoot = Hex.Encode(ModelCommitment.ComputeRoot([model]));
-        return report;
     }
 
     /// <summary>The simulated key of participant <paramref name="index"/> of a role ("miner" or "validator").</summary>

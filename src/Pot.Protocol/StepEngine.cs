@@ -96,6 +96,52 @@ public sealed class StepEngine
         return (TrainingState.Capture(trainer), report.Loss);
     }
 
+    /// <summary>
+    /// Replays inner step <paramref name="step"/> from an encoded state (<see cref="TrainingState.Encode"/>) without
+    /// materialising it: the blob is decoded straight into the engine's buffers, the trace leaf of the state before
+    /// is computed from them, the step runs, and the trace leaf after is computed in place. Same bits as
+    /// <see cref="Step"/>, without its three copies of the state (the verifier's hot path).
+    /// </summary>
+    /// <param name="stateBlob">The encoded state after <paramref name="step"/> steps.</param>
+    /// <param name="step">Inner step index j.</param>
+    /// <param name="assignment">The miner's data.</param>
+    /// <returns>The trace leaves before and after the step and the step's loss.</returns>
+    /// <exception cref="Pot.Commitments.PotFormatException">The blob is malformed or has other sizes.</exception>
+    public (byte[] LeafBefore, byte[] LeafAfter, float Loss) Replay(ReadOnlySpan<byte> stateBlob, int step, DataAssignment assignment)
+    {
+        TrainingState.CheckHeader(stateBlob, ParameterCount, OptimizerBuffers);
+        int n = ParameterCount;
+        var parameters = _trainer.Trainable.Parameters.Values.Array;
+        var buffers = _trainer.Optimizer.State;
+        int offset = 28;
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(stateBlob.Slice(offset, n * 4)).CopyTo(parameters);
+        for (int i = 0; i < buffers.Count; i++)
+        {
+            offset += n * 4;
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(stateBlob.Slice(offset, n * 4)).CopyTo(buffers[i].Buffer.Array);
+        }
+        _trainer.Optimizer.StepCount = BinaryPrimitives.ReadInt64LittleEndian(stateBlob[20..]);
+        byte[] before = CurrentTraceLeaf();
+        var trainer = new Trainer(Task.InnerConfig with { Seed = assignment.Seed }, _trainer.Trainable, _trainer.Optimizer)
+        {
+            Step = step, Round = assignment.Round, Miner = assignment.Miner,
+        };
+        var report = trainer.TrainStep(Parallelism);
+        return (before, CurrentTraceLeaf(), report.Loss);
+    }
+
+    private byte[] CurrentTraceLeaf()
+    {
+        var buffers = _trainer.Optimizer.State;
+        var optimizer = new ReadOnlyMemory<float>[buffers.Count];
+        for (int i = 0; i < optimizer.Length; i++)
+        {
+            optimizer[i] = buffers[i].Buffer.Array;
+        }
+        return TrainingState.EncodeTraceLeaf(Pot.Commitments.ModelCommitment.ComputeRoot([_trainer.Trainable.Parameters.Values.Array]),
+            Pot.Commitments.ModelCommitment.ComputeRoot(optimizer), _trainer.Optimizer.StepCount);
+    }
+
     /// <summary>Mean loss of <paramref name="parameters"/> on the training batch of <paramref name="key"/>.</summary>
     /// <param name="parameters">Model values.</param>
     /// <param name="key">Batch key.</param>

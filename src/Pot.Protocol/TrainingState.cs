@@ -163,6 +163,31 @@ public sealed class TrainingState
         return blob;
     }
 
+    /// <summary>Decodes only the parameters of a state blob (the optimiser buffers are skipped, not copied).</summary>
+    /// <param name="blob">The blob.</param>
+    /// <param name="parameterCount">Expected parameter count.</param>
+    /// <param name="optimizerBuffers">Expected number of optimiser buffers.</param>
+    /// <returns>The parameters.</returns>
+    /// <exception cref="PotFormatException">The blob is malformed or has other sizes.</exception>
+    public static float[] DecodeParameters(ReadOnlySpan<byte> blob, int parameterCount, int optimizerBuffers)
+    {
+        CheckHeader(blob, parameterCount, optimizerBuffers);
+        return MemoryMarshal.Cast<byte, float>(blob.Slice(28, parameterCount * 4)).ToArray();
+    }
+
+    internal static void CheckHeader(ReadOnlySpan<byte> blob, int parameterCount, int optimizerBuffers)
+    {
+        long expected = 28 + (long)parameterCount * 4 * (1 + optimizerBuffers);
+        if (blob.Length != expected || !blob[..4].SequenceEqual(Magic) || blob[4] != 1 || blob[5] != 0 || blob[6] != 0 || blob[7] != 0)
+        {
+            throw new PotFormatException($"state blob: {blob.Length} bytes with magic {Hex.Encode(blob[..Math.Min(4, blob.Length)])}; expected \"POTS\" version 1 of {expected} bytes ({parameterCount} parameters, {optimizerBuffers} optimiser buffers)");
+        }
+        if (BinaryPrimitives.ReadUInt64LittleEndian(blob[8..]) != (ulong)parameterCount || BinaryPrimitives.ReadUInt32LittleEndian(blob[16..]) != (uint)optimizerBuffers)
+        {
+            throw new PotFormatException($"state blob declares {BinaryPrimitives.ReadUInt64LittleEndian(blob[8..])} parameters and {BinaryPrimitives.ReadUInt32LittleEndian(blob[16..])} buffers; expected {parameterCount} and {optimizerBuffers}");
+        }
+    }
+
     /// <summary>Decodes a state blob with the expected sizes.</summary>
     /// <param name="blob">The blob.</param>
     /// <param name="parameterCount">Expected parameter count.</param>

@@ -113,25 +113,3 @@ public static class Updates
     public static int LeafCount(int count) => ModelCommitment.LeafCount(count);
 }
 
-/// <summary>Where verifiers fetch committed blobs: by the commitment (root) that the blob must match.</summary>
-public interface IBlobProvider
-{
-    /// <summary>The blob committed to by <paramref name="commitment"/>, or null when it is not served.</summary>
-    /// <param name="commitment">A root from a submission or trace.</param>
-    /// <returns>The bytes (the caller checks them against the commitment).</returns>
-    byte[]? Fetch(ReadOnlySpan<byte> commitment);
-}
-
-/// <summary>An in-memory chunk store keyed by commitment (what the harness and tests use).</summary>
-public sealed class InMemoryBlobStore : IBlobProvider
-{
-    private readonly Dictionary<string, byte[]> _blobs = new(StringComparer.Ordinal);
-
-    /// <summary>Stores a blob under its commitment.</summary>
-    /// <param name="commitment">The root.</param>
-    /// <param name="blob">The bytes.</param>
-    public void Put(ReadOnlySpan<byte> commitment, byte[] blob) => _blobs[Hex.Encode(commitment)] = blob;
-
-    /// <inheritdoc />
-    public byte[]? Fetch(ReadOnlySpan<byte> commitment) => _blobs.TryGetValue(Hex.Encode(commitment), out var b) ? b : null;
-}

@@ -77,7 +77,7 @@ public static class Challenge
 /// <summary>An earlier submission of the round (or of history) the uniqueness check compares against.</summary>
 /// <param name="Submission">The submission.</param>
 /// <param name="Blobs">Where its update is served (null for history: only the root is compared).</param>
-public sealed record PeerSubmission(Submission Submission, IBlobProvider? Blobs);
+public sealed record PeerSubmission(Submission Submission, IChunkSource? Blobs);
 
 /// <summary>Everything a verifier needs to check one submission.</summary>
 /// <param name="Start">The round.</param>
@@ -85,13 +85,21 @@ public sealed record PeerSubmission(Submission Submission, IBlobProvider? Blobs)
 /// <param name="Gamma">γ.</param>
 /// <param name="Blobs">The miner's blob server.</param>
 /// <param name="Earlier">Submissions ordered before it (this round, then earlier rounds' accepted ones).</param>
-public sealed record VerificationContext(RoundStart Start, Submission Submission, byte[] Gamma, IBlobProvider Blobs, IReadOnlyList<PeerSubmission> Earlier);
+public sealed record VerificationContext(RoundStart Start, Submission Submission, byte[] Gamma, IChunkSource Blobs, IReadOnlyList<PeerSubmission> Earlier);
 
 /// <summary>Per-check counters (DESIGN §5.5: each check has its own counter).</summary>
 public sealed class CheckMetrics
 {
     private readonly long[] _runs = new long[9];
     private readonly long[] _failures = new long[9];
+    private readonly double[] _seconds = new double[9];
+
+    /// <summary>Processor seconds spent in a check (availability includes fetching and decoding q and the trace; replay includes fetching the state).</summary>
+    /// <param name="check">The check.</param>
+    /// <returns>Seconds.</returns>
+    public double Seconds(CheckKind check) => _seconds[(int)check];
+
+    internal void Spent(CheckKind check, double seconds) => _seconds[(int)check] += seconds;
 
     /// <summary>Times the check ran.</summary>
     /// <param name="check">The check.</param>
@@ -116,6 +124,7 @@ public sealed class CheckMetrics
         {
             _runs[i] += other._runs[i];
             _failures[i] += other._failures[i];
+            _seconds[i] += other._seconds[i];
         }
     }
 }
@@ -157,6 +166,9 @@ public sealed class Verifier
     /// <summary>Counters of every check this verifier ran.</summary>
     public CheckMetrics Metrics { get; } = new();
 
+    /// <summary>Where the verifier keeps the evidence its fraud proofs reference (the disputed state); null keeps none.</summary>
+    public IChunkStore? Evidence { get; init; }
+
     /// <summary>Checks a submission and signs an attestation.</summary>
     /// <param name="context">The submission and its round.</param>
     /// <returns>The attestation and any fraud proof.</returns>
@@ -175,7 +187,7 @@ public sealed class Verifier
         return new VerificationResult(Attestation.Sign(attestation, Key), proof is null ? null : FraudProof.Sign(proof, Key), Math.Max(0, seconds));
     }
 
-    private static double ServedSeconds(IBlobProvider blobs) => blobs is MinerBlobServer m ? m.ServeSeconds : 0;
+    private static double ServedSeconds(IChunkSource blobs) => blobs is IServingClock m ? m.ServeSeconds : 0;
 
     private Attestation Unsigned(VerificationContext c, bool accept, CheckKind failed, int[] steps, int[] leaves, float before, float after, float own, FraudProof? proof) =>
         new(c.Submission.Id, Key.PublicKey, accept, failed, steps, leaves, before, after, own, proof?.EvidenceHash ?? new byte[32], []);
@@ -184,10 +196,9 @@ public sealed class Verifier
     {
         // A fabricated replay accusation against step 0 from the honest start state: the judge recomputes the
         // step, finds it matches the trace, and rejects the proof at the sender's cost.
-        var engine = Engine(c.Start.Task);
-        var start = TrainingState.Fresh(c.Start.Model, engine.OptimizerBuffers);
-        var blob = c.Blobs.Fetch(c.Submission.TraceRoot) ?? [];
-        var proof = FraudProof.Empty(FraudKind.Replay, c.Submission.Id, Key.PublicKey, 0) with { TraceBlob = blob, StateBlob = start.Encode() };
+        // The state travels by reference (the hash of trace leaf 0), as every replay proof's does.
+        var blob = c.Blobs.TryGet(c.Submission.TraceRoot) ?? [];
+        var proof = FraudProof.Empty(FraudKind.Replay, c.Submission.Id, Key.PublicKey, 0) with { TraceBlob = blob };
         return (Unsigned(c, false, CheckKind.Replay, MandatedSteps(c), MandatedLeaves(c), 0, 0, 0, proof), proof);
     }
 
@@ -219,9 +230,19 @@ public sealed class Verifier
         }
 
         // Availability: q and the trace must be served and match their roots.
+        // Per-check processor time, without what the miner's server spent producing the blobs.
+        var phase = CpuClock.Start();
+        double servedAtPhase = ServedSeconds(c.Blobs);
+        void Lap(CheckKind kind)
+        {
+            double served = ServedSeconds(c.Blobs);
+            Metrics.Spent(kind, phase.Seconds - (served - servedAtPhase));
+            phase = CpuClock.Start();
+            servedAtPhase = served;
+        }
         Metrics.Ran(CheckKind.Availability);
-        byte[]? updateBlob = c.Blobs.Fetch(s.UpdateRoot);
-        byte[]? traceBlob = c.Blobs.Fetch(s.TraceRoot);
+        byte[]? updateBlob = c.Blobs.TryGet(s.UpdateRoot);
+        byte[]? traceBlob = c.Blobs.TryGet(s.TraceRoot);
         byte[][] trace;
         float[] dequantized;
         try
@@ -237,6 +258,8 @@ public sealed class Verifier
         {
             return Reject(CheckKind.Availability, null);
         }
+
+        Lap(CheckKind.Availability);
 
         // Trace start: state 0 is θ_r with fresh optimiser state.
         Metrics.Ran(CheckKind.TraceStart);
@@ -255,16 +278,20 @@ public sealed class Verifier
             }
         }
 
+        Lap(CheckKind.TraceStart);
+
         // Quantization consistency on s leaves against θ_H (state H of the trace).
         Metrics.Ran(CheckKind.Quantization);
-        var finalState = FetchState(c, trace, h, engine);
-        if (finalState is null)
+        // Only θ_H's parameters are needed here: they are checked against the parameter root in trace leaf H
+        // (the optimiser buffers are not hashed), and each sampled leaf is then read from them.
+        float[]? finalParameters = FetchFinalParameters(c, trace[h], engine);
+        if (finalParameters is null)
         {
             return Reject(CheckKind.Availability, null);
         }
         foreach (int leaf in leaves)
         {
-            float[] finalLeaf = ModelCommitment.ReadLeaf([finalState.Parameters], leaf);
+            float[] finalLeaf = ModelCommitment.ReadLeaf([finalParameters], leaf);
             byte[] expected = Updates.ExpectedLeaf(ModelCommitment.ReadLeaf([c.Start.Model], leaf), finalLeaf);
             byte[] actual = Updates.Leaf(updateBlob, leaf);
             if (!expected.AsSpan().SequenceEqual(actual))
@@ -273,25 +300,42 @@ public sealed class Verifier
                 {
                     TraceBlob = traceBlob,
                     FinalLeafValues = finalLeaf,
-                    FinalLeafProof = ModelCommitment.ProveLeaf([finalState.Parameters], leaf).Encode(),
+                    FinalLeafProof = ModelCommitment.ProveLeaf([finalParameters], leaf).Encode(),
                     UpdateLeaf = actual,
                     UpdateLeafProof = Updates.Prove(updateBlob, leaf).Encode(),
                 });
             }
         }
 
+        Lap(CheckKind.Quantization);
+
         // Replay of k steps: recompute from the committed state and compare the next trace leaf and the loss bit for bit.
         var assignment = DataAssignment.Derive(c.Start.Beacon, task.Id, s.Miner, s.Round);
         foreach (int j in steps)
         {
             Metrics.Ran(CheckKind.Replay);
-            var before = FetchState(c, trace, j, engine);
-            if (before is null)
+            // The served state is decoded straight into the engine and checked against trace leaf j before the
+            // step runs; the result is hashed in place and compared with trace leaf j + 1 (no copies of the state).
+            byte[]? stateBlob = c.Blobs.TryGet(MerkleHash.HashLeaf(trace[j]));
+            byte[] leafBefore, leafAfter;
+            float loss;
+            try
+            {
+                if (stateBlob is null)
+                {
+                    return Reject(CheckKind.Availability, null);
+                }
+                (leafBefore, leafAfter, loss) = engine.Replay(stateBlob, j, assignment);
+            }
+            catch (PotFormatException)
             {
                 return Reject(CheckKind.Availability, null);
             }
-            var (next, loss) = engine.Step(before, j, assignment);
-            bool stateOk = next.TraceLeaf().AsSpan().SequenceEqual(trace[j + 1]);
+            if (!leafBefore.AsSpan().SequenceEqual(trace[j]))
+            {
+                return Reject(CheckKind.Availability, null);
+            }
+            bool stateOk = leafAfter.AsSpan().SequenceEqual(trace[j + 1]);
             bool lossOk = BitConverter.SingleToUInt32Bits(loss) == BitConverter.SingleToUInt32Bits(s.ClaimedLosses[j]);
             if (!stateOk || !lossOk)
             {
@@ -299,17 +343,23 @@ public sealed class Verifier
                 {
                     Metrics.Ran(CheckKind.LossClaim);
                 }
+                // The proof names the state by its trace leaf; the verifier keeps a copy so validators can fetch it
+                // even if the miner stops serving.
+                Evidence?.Put(MerkleHash.HashLeaf(trace[j]), stateBlob);
                 return Reject(stateOk ? CheckKind.LossClaim : CheckKind.Replay,
-                    FraudProof.Empty(FraudKind.Replay, s.Id, Key.PublicKey, j) with { TraceBlob = traceBlob, StateBlob = before.Encode() });
+                    FraudProof.Empty(FraudKind.Replay, s.Id, Key.PublicKey, j) with { TraceBlob = traceBlob });
             }
             Metrics.Ran(CheckKind.LossClaim);
         }
+
+        Lap(CheckKind.Replay);
 
         // Usefulness on γ-chosen data, then own data versus that random data.
         Metrics.Ran(CheckKind.Usefulness);
         float[] updated = Updates.Apply(c.Start.Model, dequantized);
         var evalKey = Challenge.EvaluationKey(c.Gamma, s.Round);
         int evalRows = task.EffectiveEvalBatchSize;
+        int ownRows = task.EffectiveOwnBatchSize;
         float lossBefore = engine.Loss(c.Start.Model, evalKey, evalRows);
         float lossAfter = engine.Loss(updated, evalKey, evalRows);
         float improvement = lossBefore - lossAfter;
@@ -318,29 +368,28 @@ public sealed class Verifier
             Metrics.Failed(CheckKind.Usefulness);
             return (Unsigned(c, false, CheckKind.Usefulness, steps, leaves, lossBefore, lossAfter, 0, null), null);
         }
+        Lap(CheckKind.Usefulness);
         Metrics.Ran(CheckKind.OwnData);
         var ownKey = assignment.Key(Challenge.OwnStep(c.Gamma, h));
-        float ownImprovement = engine.Loss(c.Start.Model, ownKey, task.Training.BatchSize) - engine.Loss(updated, ownKey, task.Training.BatchSize);
+        float ownImprovement = engine.Loss(c.Start.Model, ownKey, ownRows) - engine.Loss(updated, ownKey, ownRows);
         if (!(ownImprovement - improvement >= task.OwnDataMargin))
         {
             Metrics.Failed(CheckKind.OwnData);
             return (Unsigned(c, false, CheckKind.OwnData, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);
         }
 
+        Lap(CheckKind.OwnData);
+
         // Uniqueness, near-identical: cosine of deq(q) with earlier updates of the round.
         foreach (var peer in c.Earlier)
         {
-            byte[]? other = peer.Blobs?.Fetch(peer.Submission.UpdateRoot);
+            byte[]? other = peer.Blobs?.TryGet(peer.Submission.UpdateRoot);
             if (other is null || peer.Submission.Round != s.Round)
             {
                 continue;
             }
-            float[] otherValues;
-            try
-            {
-                otherValues = Updates.Dequantize(other, n);
-            }
-            catch (PotFormatException)
+            float[]? otherValues = DequantizedPeer(peer.Submission.UpdateRoot, other, n);
+            if (otherValues is null)
             {
                 continue;
             }
@@ -351,7 +400,38 @@ public sealed class Verifier
             }
         }
 
+        Lap(CheckKind.Uniqueness);
         return (Unsigned(c, true, CheckKind.None, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);
+    }
+
+    private readonly Dictionary<string, float[]> _peerUpdates = new(StringComparer.Ordinal);
+
+    /// <summary>deq(q) of a peer's update, decoded once per root and kept for the round (the cache is cleared when it grows past 64 entries).</summary>
+    private float[]? DequantizedPeer(byte[] root, byte[] blob, int n)
+    {
+        string key = Hex.Encode(root);
+        if (_peerUpdates.TryGetValue(key, out var values))
+        {
+            return values;
+        }
+        try
+        {
+            if (!Updates.Root(blob).AsSpan().SequenceEqual(root))
+            {
+                return null;
+            }
+            values = Updates.Dequantize(blob, n);
+        }
+        catch (PotFormatException)
+        {
+            return null;
+        }
+        if (_peerUpdates.Count >= 64)
+        {
+            _peerUpdates.Clear();
+        }
+        _peerUpdates[key] = values;
+        return values;
     }
 
     private byte[] ExpectedStartLeaf(RoundStart start, int buffers)
@@ -369,20 +449,33 @@ public sealed class Verifier
     /// <param name="parameters">Parameter count.</param>
     /// <param name="buffers">Buffer count.</param>
     /// <returns>32 bytes.</returns>
-    internal static byte[] FreshOptimizerRoot(int parameters, int buffers) =>
-        ModelCommitment.ComputeRoot(Enumerable.Range(0, buffers).Select(_ => (ReadOnlyMemory<float>)new float[parameters]).ToArray());
-
-    private static TrainingState? FetchState(VerificationContext c, byte[][] trace, int step, StepEngine engine)
+    internal static byte[] FreshOptimizerRoot(int parameters, int buffers)
     {
-        byte[]? blob = c.Blobs.Fetch(MerkleHash.HashLeaf(trace[step]));
+        // The root of all-zero buffers depends only on the sizes, so it is computed once per process.
+        lock (FreshRoots)
+        {
+            if (!FreshRoots.TryGetValue((parameters, buffers), out var root))
+            {
+                root = ModelCommitment.ComputeRoot(Enumerable.Range(0, buffers).Select(_ => (ReadOnlyMemory<float>)new float[parameters]).ToArray());
+                FreshRoots[(parameters, buffers)] = root;
+            }
+            return root;
+        }
+    }
+
+    private static readonly Dictionary<(int, int), byte[]> FreshRoots = [];
+
+    private static float[]? FetchFinalParameters(VerificationContext c, byte[] finalLeaf, StepEngine engine)
+    {
+        byte[]? blob = c.Blobs.TryGet(MerkleHash.HashLeaf(finalLeaf));
         if (blob is null)
         {
             return null;
         }
         try
         {
-            var state = TrainingState.Decode(blob, engine.ParameterCount, engine.OptimizerBuffers);
-            return state.TraceLeaf().AsSpan().SequenceEqual(trace[step]) ? state : null;
+            float[] parameters = TrainingState.DecodeParameters(blob, engine.ParameterCount, engine.OptimizerBuffers);
+            return ModelCommitment.ComputeRoot([parameters]).AsSpan().SequenceEqual(finalLeaf.AsSpan(0, 32)) ? parameters : null;
         }
         catch (PotFormatException)
         {

@@ -28,10 +28,12 @@ public sealed class ChunkStore : IDisposable
 
     private const string ChunksFamily = "chunks";
     private const string RefsFamily = "refs";
+    private const string NamesFamily = "names";
 
     private readonly RocksDb _db;
     private readonly ColumnFamilyHandle _chunks;
     private readonly ColumnFamilyHandle _refs;
+    private readonly ColumnFamilyHandle _names;
     private readonly WriteOptions _syncWrites = new WriteOptions().SetSync(true);
     private readonly object _gate = new();
     private bool _disposed;
@@ -41,6 +43,7 @@ public sealed class ChunkStore : IDisposable
         _db = db;
         _chunks = db.GetColumnFamily(ChunksFamily);
         _refs = db.GetColumnFamily(RefsFamily);
+        _names = db.GetColumnFamily(NamesFamily);
     }
 
     /// <summary>The underlying database (tests use it to damage data behind the store's back).</summary>
@@ -58,6 +61,7 @@ public sealed class ChunkStore : IDisposable
         {
             { ChunksFamily, new ColumnFamilyOptions() },
             { RefsFamily, new ColumnFamilyOptions() },
+            { NamesFamily, new ColumnFamilyOptions() },
         };
         return new ChunkStore(RocksDb.Open(options, directory, families));
     }
@@ -85,6 +89,59 @@ public sealed class ChunkStore : IDisposable
             _db.Write(batch, _syncWrites);
         }
         return hash;
+    }
+
+    /// <summary>
+    /// Stores a chunk under a 32-byte name as well as its SHA-256 (one atomic, synced batch). Protocol blobs are
+    /// named by their own commitments (a Merkle root, a trace-leaf hash), which are not the SHA-256 of the bytes.
+    /// The name holds one reference; re-binding a name to other bytes releases the old chunk's reference.
+    /// The caller is responsible for the name matching the bytes (readers re-check commitments).
+    /// </summary>
+    /// <param name="name">32-byte name.</param>
+    /// <param name="data">The chunk bytes.</param>
+    /// <returns>The chunk's SHA-256 address.</returns>
+    public byte[] PutNamed(ReadOnlySpan<byte> name, ReadOnlySpan<byte> data)
+    {
+        byte[] nameKey = CheckHash(name);
+        if (data.Length > MaxChunkBytes)
+        {
+            throw new ArgumentException($"chunk is {data.Length} bytes; at most {MaxChunkBytes}", nameof(data));
+        }
+        byte[] hash = SHA256.HashData(data);
+        byte[] value = data.ToArray();
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            byte[]? previous = _db.Get(nameKey, _names);
+            if (previous is not null && previous.AsSpan().SequenceEqual(hash) && _db.Get(hash, _chunks) is not null)
+            {
+                return hash;
+            }
+            using var batch = new WriteBatch();
+            if (previous is not null && !previous.AsSpan().SequenceEqual(hash))
+            {
+                ulong old = ReadReferenceCount(previous);
+                batch.Put(previous, EncodeCount(old == 0 ? 0 : old - 1), _refs);
+            }
+            ulong references = ReadReferenceCount(hash);
+            batch.Put(hash, value, _chunks);
+            batch.Put(hash, EncodeCount(previous is not null && previous.AsSpan().SequenceEqual(hash) ? Math.Max(1, references) : references + 1), _refs);
+            batch.Put(nameKey, hash, _names);
+            _db.Write(batch, _syncWrites);
+        }
+        return hash;
+    }
+
+    /// <summary>Reads the chunk bound to a name (verified against its SHA-256 like <see cref="TryGet"/>).</summary>
+    /// <param name="name">32-byte name.</param>
+    /// <returns>The bytes, or null when the name is unbound or its chunk was collected.</returns>
+    /// <exception cref="ChunkCorruptedException">The stored bytes are damaged.</exception>
+    public byte[]? TryGetNamed(ReadOnlySpan<byte> name)
+    {
+        byte[] nameKey = CheckHash(name);
+        ThrowIfDisposed();
+        byte[]? hash = _db.Get(nameKey, _names);
+        return hash is not null && TryGet(hash, out byte[]? data) ? data : null;
     }
 
     /// <summary>Adds a reference to a chunk that is already stored.</summary>

@@ -77,9 +77,10 @@ public sealed class Workload
         var proposerKey = Validators[(int)(height % (ulong)Validators.Length)];
         byte[] proposer = Addr(proposerKey);
         ulong time = ledger.Head.TimeMs + 1000 + (ulong)rng.Next(0, 500);
-        var ctx = new BlockContext(ledger.ChainId, height, time, proposer, ledger.Parameters);
+        var ctx = new BlockContext(ledger.ChainId, height, time, proposer, ledger.Parameters, ledger.HeadHash);
         var o = new StateOverlay(ledger.State);
         ChainExecutor.BeginBlock(o, ctx);
+        ledger.Executor.OpenChallenges(o, ctx);
         var included = new List<Transaction>();
         int count = rng.Next(minTx, maxTx + 1);
         for (int i = 0; i < count; i++)

@@ -8,6 +8,28 @@ namespace Pot.Chain.Tests;
 
 public class BlockTests
 {
+    [Fact]
+    public void AttestPayloadRoundTripsAndRefusesNonFiniteMeasuredLosses()
+    {
+        // Proves: an attestation with measured losses and a failed-check code survives encode/decode byte for byte,
+        // and an encoding whose loss field is NaN or infinite (even correctly signed) is refused as malformed.
+        var net = new TestNet();
+        var payload = new AttestPayload(new byte[32], false, [1], [2, 9], Enumerable.Repeat((byte)7, 32).ToArray(), 4,
+            BitConverter.SingleToUInt32Bits(1.5f), BitConverter.SingleToUInt32Bits(1.25f), BitConverter.SingleToUInt32Bits(-0.5f));
+        var tx = net.Tx(net.Verifier, payload);
+        var back = Transaction.Decode(tx.Encode());
+        Assert.Equal(tx.Encode(), back.Encode());
+        var a = Assert.IsType<AttestPayload>(back.Payload);
+        Assert.Equal((byte)4, a.FailedCheck);
+        Assert.Equal(1.25f, BitConverter.UInt32BitsToSingle(a.LossAfterBits));
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+        {
+            var hostile = net.Tx(net.Verifier, payload with { LossBeforeBits = BitConverter.SingleToUInt32Bits(bad) });
+            var ex = Assert.Throws<PotFormatException>(() => Transaction.Decode(hostile.Encode()));
+            Assert.Contains("loss before", ex.Message, StringComparison.Ordinal);
+        }
+    }
+
     private static (TestNet Net, Block Block) Proposal()
     {
         var net = new TestNet();

@@ -269,7 +269,7 @@ public class StateTransitionTests
     {
         // Proves: submit needs the miner role, attest the verifier role, finalize the validator role;
         // a miner submits once per round and cannot attest itself; a verifier attests once; finalize
-        // waits for the window; unknown tasks and submissions are refused.
+        // waits for the window and submissions must arrive inside it; unknown tasks and submissions are refused.
         var net = new TestNet();
         var w = net.Workload;
         var round = StateAccess.TaskRound(net.Ledger.State, 0)!;
@@ -282,6 +282,8 @@ public class StateTransitionTests
         var sub = net.Tx(net.Miner, submit);
         net.Commit(sub);
         Assert.Equal(RejectionCode.DuplicateSubmission, net.TryOne(net.Tx(net.Miner, submit with { UpdateRoot = Hash("other") }))!.Code);
+        // The window is W = 2 blocks from the round start (height 0): a second miner at height 2 is too late.
+        Assert.Equal(RejectionCode.WindowClosed, net.TryOne(net.Tx(w.Miners[1], submit))!.Code);
 
         var accept = new AttestPayload(sub.Hash, true, [], [], new byte[32]);
         Assert.Equal(RejectionCode.MissingRole, net.TryOne(net.Tx(w.Miners[1], accept))!.Code);
@@ -290,6 +292,34 @@ public class StateTransitionTests
         net.Commit(net.Tx(net.Verifier, accept));
         Assert.Equal(RejectionCode.DuplicateAttestation, net.TryOne(net.Tx(net.Verifier, accept))!.Code);
 
+    }
+
+    [Fact]
+    public void NextBlockRecordsTheBeaconAndOpensChallengesWithTheIncludingBlocksHash()
+    {
+        // Proves: the block after a round's start records β = that block's hash in the round record; a submission's
+        // challenge is opened by the block after the one that included it, with γ derived from the including block's
+        // hash (default rules: SHA-256(hash ‖ id), no assignment), so nobody could know γ when signing; with the
+        // default rules an attestation may still come in the including block itself; an accept naming a failed
+        // check is refused.
+        var net = new TestNet();
+        var w = net.Workload;
+        Assert.Null(StateAccess.TaskRound(net.Ledger.State, 0)!.Beacon);
+        byte[] genesisHash = net.Ledger.HeadHash;
+        var round = StateAccess.TaskRound(net.Ledger.State, 0)!;
+        var sub = net.Tx(net.Miner, new SubmitPayload(0, 0, round.ModelRoot, Hash("u"), Hash("t"), [], 10));
+        var accept = new AttestPayload(sub.Hash, true, [0], [1], new byte[32]);
+        net.Commit(sub, net.Tx(net.Verifier, accept));
+        Assert.Equal(genesisHash, StateAccess.TaskRound(net.Ledger.State, 0)!.Beacon);
+        byte[] including = net.Ledger.HeadHash;
+        Assert.Null(StateAccess.Submission(net.Ledger.State, sub.Hash)!.Challenge);
+        net.Commit();
+        var challenge = StateAccess.Submission(net.Ledger.State, sub.Hash)!.Challenge!;
+        Assert.Equal(SHA256.HashData([.. including, .. sub.Hash]), challenge.Gamma);
+        Assert.Empty(challenge.AssignedVerifiers);
+        Assert.Null(net.Ledger.State.Get(StateKeys.AwaitingChallenge));
+        Assert.Equal(sub.Hash, net.Ledger.State.Get(StateKeys.UpdateRoot(Hash("u"))));
+        Assert.Equal(RejectionCode.InvalidParameter, net.TryOne(net.Tx(w.Verifiers[1], new AttestPayload(sub.Hash, true, [], [], new byte[32], FailedCheck: 2)))!.Code);
     }
 
     [Fact]

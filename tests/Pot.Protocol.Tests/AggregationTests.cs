@@ -27,7 +27,7 @@ public sealed class AggregationTests
 
         var engine = new StepEngine(task);
         float[] theta = engine.InitialModel();
-        byte[] beacon = Hashing.Domain("pot/genesis/v1", Hashing.Utf8(task.Id));
+        byte[] beacon = Hex.Decode(report.RoundBeacons[0], "beacon", 32);
         var order = report.Submissions.OrderBy(s => s.SubmissionId, StringComparer.Ordinal).Select(s => s.Miner).ToArray();
         var deq = new float[miners][];
         foreach (int m in order)

@@ -6,10 +6,10 @@ namespace Pot.Protocol.Tests;
 public sealed class RulesTests
 {
     private static Attestation Att(byte[] submission, Ed25519Keys key, bool accept, float before, float after) =>
-        Attestation.Sign(new Attestation(submission, key.PublicKey, accept, CheckKind.None, [0], [0], before, after, 0, new byte[32], []), key);
+        new(submission, key.PublicKey, accept, accept ? CheckKind.None : CheckKind.Usefulness, [0], [0], before, after, 0, new byte[32], []);
 
     private static Submission Sub(Ed25519Keys key, ulong samples) =>
-        Submission.Sign(new Submission("t", 0, key.PublicKey, new byte[32], new byte[32], new byte[32], 1, [1f], samples, []), key);
+        new(System.Security.Cryptography.SHA256.HashData(key.PublicKey), 0, 0, key.PublicKey, new byte[32], new byte[32], new byte[32], [1f], samples);
 
     [Fact]
     public void RewardsFollowMeasuredImprovementWithClippingAndCap()
@@ -80,18 +80,22 @@ public sealed class RulesTests
         float[] model = engine.InitialModel();
         var start = new RoundStart(task, 0, new byte[32], model, Pot.Commitments.ModelCommitment.ComputeRoot([model]));
         var prover = ProtocolSimulation.KeyFor(3, "p", 0);
-        var judge = new FraudProofJudge(engine);
         foreach (var (strategy, upheld) in new[] { (MinerStrategy.Honest, false), (MinerStrategy.FalseLoss, true) })
         {
-            var output = new Miner(ProtocolSimulation.KeyFor(3, "m", (int)strategy), strategy).Mine(start, new StepEngine(task), []);
-            byte[] trace = output.Blobs.Fetch(output.Submission.TraceRoot)!;
-            var leaves = TrainingState.DecodeTrace(trace, task.InnerSteps + 1, output.Submission.TraceRoot);
-            byte[] state = output.Blobs.Fetch(Pot.Commitments.Merkle.MerkleHash.HashLeaf(leaves[1]))!;
-            var proof = FraudProof.Sign(FraudProof.Empty(FraudKind.Replay, output.Submission.Id, prover.PublicKey, 1) with { TraceBlob = trace, StateBlob = state }, prover);
-            string? verdict = judge.Judge(proof, output.Submission, start, _ => null);
+            var output = new Miner(ProtocolSimulation.KeyFor(3, "m", (int)strategy), strategy).Mine(start, new StepEngine(task), [], new InMemoryChunkStore());
+            var p = output.Payload;
+            var submission = new Submission(new byte[32], 0, 0, output.Miner, p.BaseRoot, p.UpdateRoot, p.TraceRoot, p.ClaimedLossBits.Select(BitConverter.UInt32BitsToSingle).ToArray(), p.SampleCount);
+            byte[] trace = output.Blobs.TryGet(p.TraceRoot)!;
+            // The proof names the disputed state by its trace leaf; the judge fetches it from the miner's server.
+            var judge = new FraudProofJudge(engine, output.Blobs);
+            var proof = FraudProof.Sign(FraudProof.Empty(FraudKind.Replay, submission.Id, prover.PublicKey, 1) with { TraceBlob = trace }, prover);
+            Assert.Equal(proof.Encode(), FraudProof.Decode(proof.Encode()).Encode());
+            string? verdict = judge.Judge(proof, submission, start, _ => null);
             Assert.Equal(upheld, verdict is null);
             var forged = proof with { Signature = new byte[64] };
-            Assert.NotNull(judge.Judge(forged, output.Submission, start, _ => null));
+            Assert.NotNull(judge.Judge(forged, submission, start, _ => null));
+            // Without the state the judge cannot decide: that is not a verdict.
+            Assert.Throws<Pot.Chain.Protocol.ProtocolDataUnavailableException>(() => new FraudProofJudge(engine, new InMemoryChunkStore()).Judge(proof, submission, start, _ => null));
         }
     }
 }

@@ -29,6 +29,9 @@ public sealed class SimulationTests(ITestOutputHelper output)
         Assert.Equal(0, report.SlashedHonest);
         Assert.True(report.SupplyConserved);
         Assert.All(report.RoundReports, r => Assert.Equal(0, r.AggregationLeafFailures));
+        Assert.Empty(report.UnexpectedRejections);
+        // Per round at least: re-bond/beacon, submissions, challenge opening, attestations, finalize (W = 4 from the start).
+        Assert.True(report.ChainHeight >= 1 + 4 * 4, $"chain height {report.ChainHeight}");
         Assert.True(report.FinalLoss < report.InitialLoss - 0.05, $"loss {report.InitialLoss} -> {report.FinalLoss}");
     }
 }

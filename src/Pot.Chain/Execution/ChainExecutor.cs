@@ -13,7 +13,8 @@ namespace Pot.Chain.Execution;
 /// <param name="TimeMs">Time of the block.</param>
 /// <param name="Proposer">20-byte proposer address (receives the non-burned fee share).</param>
 /// <param name="Parameters">Chain parameters (from the state).</param>
-public sealed record BlockContext(string ChainId, ulong Height, ulong TimeMs, byte[] Proposer, ChainParameters Parameters);
+/// <param name="PreviousHash">Hash of the parent block (opens challenges and beacons); null skips that work.</param>
+public sealed record BlockContext(string ChainId, ulong Height, ulong TimeMs, byte[] Proposer, ChainParameters Parameters, byte[]? PreviousHash = null);
 
 /// <summary>
 /// The deterministic state-transition function. Every rule a transaction must satisfy is checked
@@ -52,6 +53,50 @@ public sealed class ChainExecutor
             }
             o.Delete(key);
         }
+    }
+
+    /// <summary>
+    /// Start-of-block protocol work, after <see cref="BeginBlock"/>: records β (the parent's hash) for every task
+    /// whose round started at the parent, and opens the challenge of every submission the parent included
+    /// (γ and the assigned verifiers, from <see cref="IProtocolRules.OpenChallenge"/>). Both use the parent's hash,
+    /// which nobody knew when the parent's transactions were signed.
+    /// </summary>
+    /// <param name="o">The block's overlay.</param>
+    /// <param name="ctx">Block context (without <see cref="BlockContext.PreviousHash"/> nothing happens).</param>
+    public void OpenChallenges(StateOverlay o, BlockContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(ctx);
+        if (ctx.PreviousHash is not byte[] parent || ctx.Height == 0)
+        {
+            return;
+        }
+        var meta = StateAccess.Meta(o);
+        for (ulong t = 0; t < meta.NextTaskId; t++)
+        {
+            if (StateAccess.TaskRound(o, t) is TaskRound round && round.Beacon is null && round.RoundStartHeight == ctx.Height - 1)
+            {
+                o.Set(StateKeys.TaskRound(t), (round with { Beacon = (byte[])parent.Clone() }).Encode());
+            }
+        }
+        if (o.Get(StateKeys.AwaitingChallenge) is not byte[] awaiting)
+        {
+            return;
+        }
+        var r = new CanonicalReader(awaiting, "awaiting challenge list");
+        int count = r.ReadVarInt32(ChainLimits.MaxBlockTransactions, "count");
+        var validators = StateAccess.Validators(o);
+        for (int i = 0; i < count; i++)
+        {
+            byte[] id = r.ReadFixed(32, "submission id").ToArray();
+            if (StateAccess.Submission(o, id) is Submission s && s.Challenge is null && StateAccess.TaskInfo(o, s.Payload.TaskId) is TaskInfo info)
+            {
+                var challenge = _rules.OpenChallenge(new ChallengeContext(s, info, parent, validators));
+                o.Set(StateKeys.Submission(id), (s with { Challenge = challenge }).Encode());
+            }
+        }
+        r.EnsureEnd();
+        o.Delete(StateKeys.AwaitingChallenge);
     }
 
     /// <summary>End-of-block work: records the height and time in the meta record.</summary>
@@ -374,10 +419,10 @@ public sealed class ChainExecutor
         return (info, round);
     }
 
-    private static void Submit(StateOverlay o, Transaction tx, SubmitPayload s, BlockContext ctx)
+    private void Submit(StateOverlay o, Transaction tx, SubmitPayload s, BlockContext ctx)
     {
         RequireRole(tx, StateAccess.Account(o, tx.Sender), Roles.Miner, ctx.Parameters.MinStakeMiner);
-        var (_, round) = RequireTask(o, tx, s.TaskId);
+        var (taskInfo, round) = RequireTask(o, tx, s.TaskId);
         if (round.Finished)
         {
             throw Reject(RejectionCode.TaskFinished, $"{tx}: task {s.TaskId} has spent its reward budget and takes no more submissions");
@@ -394,18 +439,46 @@ public sealed class ChainExecutor
         {
             throw Reject(RejectionCode.TooManySubmissions, $"{tx}: task {s.TaskId} round {round.Round} already has the maximum {ChainLimits.MaxSubmissionsPerRound} submissions");
         }
+        if (_rules.CheckSubmission(s, taskInfo) is string invalid)
+        {
+            throw Reject(RejectionCode.InvalidParameter, $"{tx}: {invalid}");
+        }
         byte[] minerKey = StateKeys.MinerRound(s.TaskId, s.Round, tx.Sender);
         if (o.Get(minerKey) is byte[] existing)
         {
             throw Reject(RejectionCode.DuplicateSubmission, $"{tx}: the miner already submitted {Hex.Encode(existing)} in task {s.TaskId} round {s.Round}");
         }
+        ulong closes = Add(round.RoundStartHeight, taskInfo.Verification.WindowBlocks, "window end");
+        if (ctx.Height >= closes)
+        {
+            throw Reject(RejectionCode.WindowClosed, $"{tx}: task {s.TaskId} round {round.Round} started at height {round.RoundStartHeight}; its submission window of {taskInfo.Verification.WindowBlocks} blocks closed at height {closes}, this block is {ctx.Height}");
+        }
         o.Set(StateKeys.Submission(tx.Hash), new Submission(tx.Hash, tx.Sender, ctx.Height, s, []).Encode());
+        byte[] rootKey = StateKeys.UpdateRoot(s.UpdateRoot);
+        if (o.Get(rootKey) is null)
+        {
+            o.Set(rootKey, tx.Hash);
+        }
+        var awaiting = new CanonicalWriter(64);
+        if (o.Get(StateKeys.AwaitingChallenge) is byte[] list)
+        {
+            var lr = new CanonicalReader(list, "awaiting challenge list");
+            int n = lr.ReadVarInt32(ChainLimits.MaxBlockTransactions, "count");
+            awaiting.WriteVarUInt64((ulong)n + 1);
+            awaiting.WriteFixed(list.AsSpan(list.Length - n * 32));
+        }
+        else
+        {
+            awaiting.WriteVarUInt64(1);
+        }
+        awaiting.WriteFixed(tx.Hash);
+        o.Set(StateKeys.AwaitingChallenge, awaiting.ToArray());
         o.Set(StateKeys.Pending(s.TaskId, round.PendingCount), tx.Hash);
         o.Set(minerKey, tx.Hash);
         o.Set(StateKeys.TaskRound(s.TaskId), (round with { PendingCount = round.PendingCount + 1 }).Encode());
     }
 
-    private static void Attest(StateOverlay o, Transaction tx, AttestPayload a, ChainParameters p)
+    private void Attest(StateOverlay o, Transaction tx, AttestPayload a, ChainParameters p)
     {
         RequireRole(tx, StateAccess.Account(o, tx.Sender), Roles.Verifier, p.MinStakeVerifier);
         var s = StateAccess.Submission(o, a.SubmissionId) ?? throw Reject(RejectionCode.UnknownSubmission, $"{tx}: submission {Hex.Encode(a.SubmissionId)} is not pending (unknown or already finalized)");
@@ -429,8 +502,28 @@ public sealed class ChainExecutor
         {
             throw Reject(RejectionCode.TooManyAttestations, $"{tx}: submission {Hex.Encode(s.Id)} already has the maximum {ChainLimits.MaxAttestationsPerSubmission} attestations");
         }
+        if (a.Accept && a.FailedCheck != 0)
+        {
+            throw Reject(RejectionCode.InvalidParameter, $"{tx}: an accept names failed check {a.FailedCheck}; expected 0");
+        }
+        if (_rules.AssignsVerifiers)
+        {
+            if (s.Challenge is null)
+            {
+                throw Reject(RejectionCode.ChallengeNotOpen, $"{tx}: the challenge of submission {Hex.Encode(s.Id)} (included at height {s.Height}) opens at height {s.Height + 1}");
+            }
+            if (s.Challenge.AssignedVerifiers.Count > 0 && !s.Challenge.AssignedVerifiers.Any(v => v.AsSpan().SequenceEqual(tx.Sender)))
+            {
+                throw Reject(RejectionCode.NotAssignedVerifier, $"{tx}: {AddressText.Of(tx.Sender)} is not among the {s.Challenge.AssignedVerifiers.Count} verifiers assigned to submission {Hex.Encode(s.Id)}");
+            }
+        }
+        var (info, round) = RequireTask(o, tx, s.Payload.TaskId);
+        if (_rules.CheckAttestation(new AttestationContext(s, info, round, a, tx.Sender, tx.SenderPublicKey) { State = o }) is string why)
+        {
+            throw Reject(RejectionCode.AttestationRejected, $"{tx}: {why}");
+        }
         var list = s.Attestations.ToList();
-        list.Add(new AttestationRecord(tx.Sender, a.Accept, a.EvidenceHash));
+        list.Add(AttestationRecord.Of(tx.Sender, a));
         o.Set(StateKeys.Submission(s.Id), (s with { Attestations = list }).Encode());
     }
 
@@ -442,11 +535,37 @@ public sealed class ChainExecutor
             throw Reject(RejectionCode.DuplicateFraudProof, $"{tx}: a fraud proof against submission {Hex.Encode(s.Id)} was already upheld");
         }
         var (info, round) = RequireTask(o, tx, s.Payload.TaskId);
-        if (_rules.JudgeFraudProof(new FraudProofContext(s, info, round, f, tx.Sender, ctx.Height)) is string reason)
+        var context = new FraudProofContext(s, info, round, f, tx.Sender, ctx.Height) { State = o };
+        string? reason;
+        try
         {
-            throw Reject(RejectionCode.FraudProofRejected, $"{tx}: {reason}");
+            reason = _rules.JudgeFraudProof(context);
         }
-        o.Set(StateKeys.FraudProof(s.Id), new FraudProofRecord(tx.Sender, f.Reference, SHA256.HashData(f.Evidence), ctx.Height).Encode());
+        catch (ProtocolDataUnavailableException ex)
+        {
+            throw Reject(RejectionCode.DataUnavailable, $"{tx}: cannot judge yet: {ex.Message}");
+        }
+        if (reason is not null)
+        {
+            var rejectedBy = s.RejectedProofSenders ?? [];
+            if (!_rules.ChargesRejectedFraudProofs)
+            {
+                throw Reject(RejectionCode.FraudProofRejected, $"{tx}: {reason}");
+            }
+            if (rejectedBy.Any(v => v.AsSpan().SequenceEqual(tx.Sender)))
+            {
+                throw Reject(RejectionCode.DuplicateFraudProof, $"{tx}: the sender already sent a rejected fraud proof against submission {Hex.Encode(s.Id)}");
+            }
+            if (rejectedBy.Count >= ChainLimits.MaxAttestationsPerSubmission)
+            {
+                throw Reject(RejectionCode.TooManyAttestations, $"{tx}: submission {Hex.Encode(s.Id)} already records {rejectedBy.Count} rejected fraud proofs");
+            }
+            // Recorded, not refused: the sender pays for it at finalization.
+            o.Set(StateKeys.Submission(s.Id), (s with { RejectedProofSenders = [.. rejectedBy, tx.Sender] }).Encode());
+            return;
+        }
+        var kind = _rules.ClassifyFraudProof(context);
+        o.Set(StateKeys.FraudProof(s.Id), new FraudProofRecord(tx.Sender, f.Reference, SHA256.HashData(f.Evidence), ctx.Height, kind.Kind, kind.Index).Encode());
     }
 
     private static (FinalizationContext Context, List<byte[]> PendingKeys) GatherRound(IStateReader o, ulong taskId, TaskInfo info, TaskRound round, ChainParameters p, ulong height)
@@ -579,7 +698,7 @@ public sealed class ChainExecutor
             o.Delete(key);
         }
         ulong escrow = round.Escrow - (ulong)paid;
-        o.Set(StateKeys.TaskRound(f.TaskId), new TaskRound(round.Round + 1, f.NewModelRoot, ctx.Height, escrow, escrow == 0, 0).Encode());
+        o.Set(StateKeys.TaskRound(f.TaskId), new TaskRound(round.Round + 1, f.NewModelRoot, ctx.Height, escrow, escrow == 0, 0, null).Encode());
         roots[f.TaskId] = f.NewModelRoot;
     }
 }

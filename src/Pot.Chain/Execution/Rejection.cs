@@ -104,6 +104,21 @@ public enum RejectionCode
 
     /// <summary>The sender has the maximum number of pending transactions.</summary>
     SenderQueueFull,
+
+    /// <summary>The round's submission window (the W blocks after its start) has closed.</summary>
+    WindowClosed,
+
+    /// <summary>The submission's challenge has not opened yet (it opens with the block after the one that included it).</summary>
+    ChallengeNotOpen,
+
+    /// <summary>The sender is not one of the verifiers the challenge assigned to the submission.</summary>
+    NotAssignedVerifier,
+
+    /// <summary>The protocol rules rejected the attestation (for example it does not declare the mandated checks).</summary>
+    AttestationRejected,
+
+    /// <summary>Judging needs content-addressed data this node does not hold yet; not a verdict.</summary>
+    DataUnavailable,
 }
 
 /// <summary>A rejection: a specific code and a message naming what was wrong and what was expected.</summary>

@@ -12,7 +12,11 @@ namespace Pot.Chain.Protocol;
 /// <param name="Proof">The fraud proof payload.</param>
 /// <param name="Prover">20-byte address of the sender of the proof.</param>
 /// <param name="Height">Height of the block executing it.</param>
-public sealed record FraudProofContext(Submission Submission, TaskInfo Task, TaskRound Round, FraudProofPayload Proof, byte[] Prover, ulong Height);
+public sealed record FraudProofContext(Submission Submission, TaskInfo Task, TaskRound Round, FraudProofPayload Proof, byte[] Prover, ulong Height)
+{
+    /// <summary>Read access to the state the proof executes against (accounts, the update-root index); null outside the ledger.</summary>
+    public IStateReader? State { get; init; }
+}
 
 /// <summary>What the rules see when closing a round.</summary>
 /// <param name="TaskId">Task id.</param>
@@ -33,6 +37,44 @@ public sealed record FinalizationContext(ulong TaskId, TaskInfo Task, TaskRound 
 /// <param name="Slashes">Slashes, ascending by offender, no zero amounts.</param>
 public sealed record FinalizationOutcome(IReadOnlyList<byte[]> Accepted, IReadOnlyList<byte[]> Rejected, IReadOnlyList<Payout> Rewards, IReadOnlyList<SlashEntry> Slashes);
 
+/// <summary>What the rules see when a submission's challenge opens (at the block after the one that included it).</summary>
+/// <param name="Submission">The submission.</param>
+/// <param name="Task">The task's static information.</param>
+/// <param name="IncludingBlockHash">Hash of the block that included the submission (unknown to the miner when it signed).</param>
+/// <param name="Validators">The validator set, addresses ascending.</param>
+public sealed record ChallengeContext(Submission Submission, TaskInfo Task, byte[] IncludingBlockHash, ValidatorSet Validators);
+
+/// <summary>What the rules see when checking an attestation before it is recorded.</summary>
+/// <param name="Submission">The attested submission (pending).</param>
+/// <param name="Task">The task's static information.</param>
+/// <param name="Round">The task's round state.</param>
+/// <param name="Attestation">The attest payload.</param>
+/// <param name="Verifier">20-byte address of the sender.</param>
+/// <param name="VerifierPublicKey">The sender's public key.</param>
+public sealed record AttestationContext(Submission Submission, TaskInfo Task, TaskRound Round, AttestPayload Attestation, byte[] Verifier, byte[] VerifierPublicKey)
+{
+    /// <summary>Read access to the state the attestation executes against; null outside the ledger.</summary>
+    public IStateReader? State { get; init; }
+}
+
+/// <summary>How the rules classify an upheld fraud proof (recorded with it, read back at finalization).</summary>
+/// <param name="Kind">Protocol-defined kind (0: unclassified).</param>
+/// <param name="Index">The step or leaf it is about.</param>
+public readonly record struct FraudProofClass(byte Kind, ulong Index);
+
+/// <summary>
+/// Thrown by <see cref="IProtocolRules"/> when a decision needs content-addressed data (a model, a training
+/// state) that this node does not hold. It is not a verdict: the transaction (and a block holding it) is not
+/// valid <em>here yet</em>, so a proposer skips it and a validator does not vote until it has fetched the data.
+/// Verdicts stay deterministic functions of the context and the content-addressed data.
+/// </summary>
+public sealed class ProtocolDataUnavailableException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What is missing.</param>
+    public ProtocolDataUnavailableException(string message) : base(message) { }
+}
+
 /// <summary>
 /// The protocol's decisions that the ledger delegates: whether a fraud proof is upheld, and what a
 /// round's outcome is. The ledger checks the bookkeeping of whatever the rules decide (rewards within
@@ -50,6 +92,43 @@ public interface IProtocolRules
     /// <param name="context">The round.</param>
     /// <returns>The outcome a finalize transaction must carry.</returns>
     FinalizationOutcome ComputeFinalization(FinalizationContext context);
+
+    /// <summary>
+    /// Whether attestations must wait for the challenge (γ and the assigned verifiers) and come only from
+    /// assigned verifiers. False (the default) keeps the open attestation of <see cref="DefaultProtocolRules"/>.
+    /// </summary>
+    bool AssignsVerifiers => false;
+
+    /// <summary>
+    /// Whether a fraud proof that is not upheld is still a valid transaction, recorded on the submission so that
+    /// finalization can charge its sender. False (the default): such a proof is an invalid transaction.
+    /// </summary>
+    bool ChargesRejectedFraudProofs => false;
+
+    /// <summary>Opens a submission's challenge: γ and the verifiers it assigns. Default: γ = SHA-256(block hash ‖ id), no assignment.</summary>
+    /// <param name="context">The submission and the including block's hash.</param>
+    /// <returns>The challenge to record.</returns>
+    SubmissionChallenge OpenChallenge(ChallengeContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return new SubmissionChallenge(SHA256.HashData([.. context.IncludingBlockHash, .. context.Submission.Id]), []);
+    }
+
+    /// <summary>Checks a submission beyond the ledger's generic rules (for example that it claims one loss per inner step).</summary>
+    /// <param name="payload">The submit payload.</param>
+    /// <param name="task">The task's static information.</param>
+    /// <returns>Null when acceptable, else why not (the transaction is then invalid).</returns>
+    string? CheckSubmission(SubmitPayload payload, TaskInfo task) => null;
+
+    /// <summary>Checks an attestation beyond the ledger's generic rules (for example that it declares the mandated checks).</summary>
+    /// <param name="context">The attestation.</param>
+    /// <returns>Null when acceptable, else why not (the transaction is then invalid).</returns>
+    string? CheckAttestation(AttestationContext context) => null;
+
+    /// <summary>Classifies an upheld fraud proof (kind and index are recorded with it).</summary>
+    /// <param name="context">The proof.</param>
+    /// <returns>The class; default (0, 0).</returns>
+    FraudProofClass ClassifyFraudProof(FraudProofContext context) => default;
 }
 
 /// <summary>

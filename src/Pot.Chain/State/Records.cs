@@ -39,6 +39,17 @@ public static class StateKeys
     /// <summary>Prefix of slashing records: 0x08 ‖ address (20).</summary>
     public const byte SlashRecordPrefix = 0x08;
 
+    /// <summary>Prefix of the update-root index: 0x09 ‖ update root (32) → id of the first submission that carried it.</summary>
+    public const byte UpdateRootPrefix = 0x09;
+
+    /// <summary>Key of the list of submissions included in the latest block whose challenge opens at the next block.</summary>
+    public static byte[] AwaitingChallenge => [GlobalPrefix, 0x04];
+
+    /// <summary>Key of the update-root index entry.</summary>
+    /// <param name="updateRoot">32-byte update root.</param>
+    /// <returns>The key.</returns>
+    public static byte[] UpdateRoot(ReadOnlySpan<byte> updateRoot) => Concat(UpdateRootPrefix, updateRoot);
+
     /// <summary>Key of the chain meta record.</summary>
     public static byte[] Meta => [GlobalPrefix, 0x01];
 
@@ -308,19 +319,25 @@ public sealed record TaskInfo(byte[] Owner, byte[] ModelSpec, byte[] DatasetComm
 /// <param name="Escrow">Reward budget left.</param>
 /// <param name="Finished">True once the escrow is exhausted: no more submissions.</param>
 /// <param name="PendingCount">Submissions received this round (entries of the pending list).</param>
-public sealed record TaskRound(ulong Round, byte[] ModelRoot, ulong RoundStartHeight, ulong Escrow, bool Finished, uint PendingCount)
+/// <param name="Beacon">β: the hash of the block at <paramref name="RoundStartHeight"/>, recorded by the next block (null until then).</param>
+public sealed record TaskRound(ulong Round, byte[] ModelRoot, ulong RoundStartHeight, ulong Escrow, bool Finished, uint PendingCount, byte[]? Beacon = null)
 {
     /// <summary>Canonical encoding.</summary>
     /// <returns>The bytes.</returns>
     public byte[] Encode()
     {
-        var w = new CanonicalWriter(80);
+        var w = new CanonicalWriter(120);
         w.WriteVarUInt64(Round);
         w.WriteFixed(ModelRoot);
         w.WriteVarUInt64(RoundStartHeight);
         w.WriteVarUInt64(Escrow);
         w.WriteBool(Finished);
         w.WriteVarUInt64(PendingCount);
+        w.WriteBool(Beacon is not null);
+        if (Beacon is not null)
+        {
+            w.WriteFixed(Beacon);
+        }
         return w.ToArray();
     }
 
@@ -331,7 +348,8 @@ public sealed record TaskRound(ulong Round, byte[] ModelRoot, ulong RoundStartHe
     {
         var r = new CanonicalReader(data, "task round");
         var t = new TaskRound(r.ReadVarUInt64(ulong.MaxValue, "round"), r.ReadFixed(32, "model root").ToArray(), r.ReadVarUInt64(ulong.MaxValue, "round start"),
-            r.ReadVarUInt64(ulong.MaxValue, "escrow"), r.ReadBool("finished"), (uint)r.ReadVarUInt64(ChainLimits.MaxSubmissionsPerRound, "pending count"));
+            r.ReadVarUInt64(ulong.MaxValue, "escrow"), r.ReadBool("finished"), (uint)r.ReadVarUInt64(ChainLimits.MaxSubmissionsPerRound, "pending count"),
+            r.ReadBool("has beacon") ? r.ReadFixed(32, "beacon").ToArray() : null);
         r.EnsureEnd();
         return t;
     }
@@ -341,7 +359,36 @@ public sealed record TaskRound(ulong Round, byte[] ModelRoot, ulong RoundStartHe
 /// <param name="Verifier">20-byte verifier address.</param>
 /// <param name="Accept">Verdict.</param>
 /// <param name="EvidenceHash">Evidence hash (zero for accepts).</param>
-public sealed record AttestationRecord(byte[] Verifier, bool Accept, byte[] EvidenceHash);
+/// <param name="FailedCheck">Protocol code of the failing check (0 for accepts).</param>
+/// <param name="ReplayedSteps">Declared replayed steps (ascending; null reads as empty).</param>
+/// <param name="SampledLeaves">Declared sampled leaves (ascending; null reads as empty).</param>
+/// <param name="LossBeforeBits">Measured loss before, float32 bits.</param>
+/// <param name="LossAfterBits">Measured loss after, float32 bits.</param>
+/// <param name="OwnImprovementBits">Measured own-data improvement, float32 bits.</param>
+public sealed record AttestationRecord(byte[] Verifier, bool Accept, byte[] EvidenceHash, byte FailedCheck = 0, IReadOnlyList<uint>? ReplayedSteps = null,
+    IReadOnlyList<uint>? SampledLeaves = null, uint LossBeforeBits = 0, uint LossAfterBits = 0, uint OwnImprovementBits = 0)
+{
+    /// <summary>The record of an attest payload sent by <paramref name="verifier"/>.</summary>
+    /// <param name="verifier">20-byte sender address.</param>
+    /// <param name="a">The payload.</param>
+    /// <returns>The record.</returns>
+    public static AttestationRecord Of(byte[] verifier, AttestPayload a)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        return new(verifier, a.Accept, a.EvidenceHash, a.FailedCheck, a.ReplayedSteps, a.SampledLeaves, a.LossBeforeBits, a.LossAfterBits, a.OwnImprovementBits);
+    }
+
+    /// <summary>The attest payload this record came from.</summary>
+    /// <param name="submissionId">The submission id.</param>
+    /// <returns>The payload.</returns>
+    public AttestPayload ToPayload(byte[] submissionId) =>
+        new(submissionId, Accept, ReplayedSteps ?? [], SampledLeaves ?? [], EvidenceHash, FailedCheck, LossBeforeBits, LossAfterBits, OwnImprovementBits);
+}
+
+/// <summary>A submission's challenge, opened by the block after the one that included it.</summary>
+/// <param name="Gamma">γ, derived by the protocol rules from the including block's hash and the submission id.</param>
+/// <param name="AssignedVerifiers">The verifiers γ assigns (20-byte addresses, in the rules' order); empty: any verifier may attest.</param>
+public sealed record SubmissionChallenge(byte[] Gamma, IReadOnlyList<byte[]> AssignedVerifiers);
 
 /// <summary>A pending submission and the attestations it has received, in arrival order.</summary>
 /// <param name="Id">Submission id (submit transaction hash).</param>
@@ -349,13 +396,16 @@ public sealed record AttestationRecord(byte[] Verifier, bool Accept, byte[] Evid
 /// <param name="Height">Height of the block that included it.</param>
 /// <param name="Payload">The submit payload.</param>
 /// <param name="Attestations">Attestations in arrival order (at most one per verifier).</param>
-public sealed record Submission(byte[] Id, byte[] Miner, ulong Height, SubmitPayload Payload, IReadOnlyList<AttestationRecord> Attestations)
+/// <param name="Challenge">The challenge, once opened (null before).</param>
+/// <param name="RejectedProofSenders">Senders of fraud proofs against it that the rules did not uphold (arrival order; only with rules that charge for them).</param>
+public sealed record Submission(byte[] Id, byte[] Miner, ulong Height, SubmitPayload Payload, IReadOnlyList<AttestationRecord> Attestations,
+    SubmissionChallenge? Challenge = null, IReadOnlyList<byte[]>? RejectedProofSenders = null)
 {
     /// <summary>Canonical encoding.</summary>
     /// <returns>The bytes.</returns>
     public byte[] Encode()
     {
-        var w = new CanonicalWriter(200 + Attestations.Count * 56);
+        var w = new CanonicalWriter(200 + Attestations.Count * 80);
         w.WriteFixed(Id);
         w.WriteFixed(Miner);
         w.WriteVarUInt64(Height);
@@ -364,8 +414,23 @@ public sealed record Submission(byte[] Id, byte[] Miner, ulong Height, SubmitPay
         foreach (var a in Attestations)
         {
             w.WriteFixed(a.Verifier);
-            w.WriteBool(a.Accept);
-            w.WriteFixed(a.EvidenceHash);
+            a.ToPayload(Id).Write(w);
+        }
+        w.WriteBool(Challenge is not null);
+        if (Challenge is not null)
+        {
+            w.WriteFixed(Challenge.Gamma);
+            w.WriteVarUInt64((ulong)Challenge.AssignedVerifiers.Count);
+            foreach (byte[] v in Challenge.AssignedVerifiers)
+            {
+                w.WriteFixed(v);
+            }
+        }
+        var rejected = RejectedProofSenders ?? [];
+        w.WriteVarUInt64((ulong)rejected.Count);
+        foreach (byte[] v in rejected)
+        {
+            w.WriteFixed(v);
         }
         return w.ToArray();
     }
@@ -384,10 +449,34 @@ public sealed record Submission(byte[] Id, byte[] Miner, ulong Height, SubmitPay
         var list = new AttestationRecord[count];
         for (int i = 0; i < count; i++)
         {
-            list[i] = new AttestationRecord(r.ReadFixed(AccountAddress.Size, "verifier").ToArray(), r.ReadBool("verdict"), r.ReadFixed(32, "evidence hash").ToArray());
+            byte[] verifier = r.ReadFixed(AccountAddress.Size, "verifier").ToArray();
+            var a = AttestPayload.ReadBody(ref r);
+            if (!a.SubmissionId.AsSpan().SequenceEqual(id))
+            {
+                throw r.Error($"attestation {i} names another submission");
+            }
+            list[i] = AttestationRecord.Of(verifier, a);
+        }
+        SubmissionChallenge? challenge = null;
+        if (r.ReadBool("has challenge"))
+        {
+            byte[] gamma = r.ReadFixed(32, "gamma").ToArray();
+            int n = r.ReadVarInt32(ChainLimits.MaxValidators, "assigned verifier count");
+            var assigned = new byte[n][];
+            for (int i = 0; i < n; i++)
+            {
+                assigned[i] = r.ReadFixed(AccountAddress.Size, "assigned verifier").ToArray();
+            }
+            challenge = new SubmissionChallenge(gamma, assigned);
+        }
+        int rejectedCount = r.ReadVarInt32(ChainLimits.MaxAttestationsPerSubmission, "rejected proof count");
+        var rejected = new byte[rejectedCount][];
+        for (int i = 0; i < rejectedCount; i++)
+        {
+            rejected[i] = r.ReadFixed(AccountAddress.Size, "rejected proof sender").ToArray();
         }
         r.EnsureEnd();
-        return new Submission(id, miner, height, payload, list);
+        return new Submission(id, miner, height, payload, list, challenge, rejected);
     }
 }
 
@@ -396,17 +485,21 @@ public sealed record Submission(byte[] Id, byte[] Miner, ulong Height, SubmitPay
 /// <param name="Reference">The proof's reference.</param>
 /// <param name="EvidenceHash">SHA-256 of the evidence.</param>
 /// <param name="Height">Height at which it was upheld.</param>
-public sealed record FraudProofRecord(byte[] Prover, byte[] Reference, byte[] EvidenceHash, ulong Height)
+/// <param name="Kind">What the proof showed, as the protocol rules classify it (0: unclassified).</param>
+/// <param name="Index">The step or leaf the proof is about (0 when not applicable).</param>
+public sealed record FraudProofRecord(byte[] Prover, byte[] Reference, byte[] EvidenceHash, ulong Height, byte Kind = 0, ulong Index = 0)
 {
     /// <summary>Canonical encoding.</summary>
     /// <returns>The bytes.</returns>
     public byte[] Encode()
     {
-        var w = new CanonicalWriter(96);
+        var w = new CanonicalWriter(112);
         w.WriteFixed(Prover);
         w.WriteFixed(Reference);
         w.WriteFixed(EvidenceHash);
         w.WriteVarUInt64(Height);
+        w.WriteByte(Kind);
+        w.WriteVarUInt64(Index);
         return w.ToArray();
     }
 
@@ -416,7 +509,8 @@ public sealed record FraudProofRecord(byte[] Prover, byte[] Reference, byte[] Ev
     public static FraudProofRecord Decode(ReadOnlySpan<byte> data)
     {
         var r = new CanonicalReader(data, "fraud proof record");
-        var f = new FraudProofRecord(r.ReadFixed(AccountAddress.Size, "prover").ToArray(), r.ReadFixed(32, "reference").ToArray(), r.ReadFixed(32, "evidence hash").ToArray(), r.ReadVarUInt64(ulong.MaxValue, "height"));
+        var f = new FraudProofRecord(r.ReadFixed(AccountAddress.Size, "prover").ToArray(), r.ReadFixed(32, "reference").ToArray(), r.ReadFixed(32, "evidence hash").ToArray(),
+            r.ReadVarUInt64(ulong.MaxValue, "height"), r.ReadByte("kind"), r.ReadVarUInt64(ulong.MaxValue, "index"));
         r.EnsureEnd();
         return f;
     }

@@ -318,7 +318,12 @@ public sealed record SubmitPayload(ulong TaskId, ulong Round, byte[] BaseRoot, b
 /// <param name="ReplayedSteps">Inner-step indices that were re-executed (strictly ascending).</param>
 /// <param name="SampledLeaves">Model-leaf indices that were checked (strictly ascending).</param>
 /// <param name="EvidenceHash">SHA-256 of the evidence of a reject (must be non-zero then); all zero for an accept.</param>
-public sealed record AttestPayload(byte[] SubmissionId, bool Accept, IReadOnlyList<uint> ReplayedSteps, IReadOnlyList<uint> SampledLeaves, byte[] EvidenceHash) : TransactionPayload
+/// <param name="FailedCheck">Protocol code of the first failing check of a reject (0 for an accept; the protocol rules give it meaning).</param>
+/// <param name="LossBeforeBits">Measured loss of θ_r on the challenge-chosen batch, float32 bits (finite).</param>
+/// <param name="LossAfterBits">Measured loss of θ_r − deq(q) on the same batch, float32 bits (finite).</param>
+/// <param name="OwnImprovementBits">Measured improvement on the miner's own batch, float32 bits (finite).</param>
+public sealed record AttestPayload(byte[] SubmissionId, bool Accept, IReadOnlyList<uint> ReplayedSteps, IReadOnlyList<uint> SampledLeaves, byte[] EvidenceHash,
+    byte FailedCheck = 0, uint LossBeforeBits = 0, uint LossAfterBits = 0, uint OwnImprovementBits = 0) : TransactionPayload
 {
     /// <inheritdoc/>
     public override TransactionType Type => TransactionType.Attest;
@@ -328,30 +333,49 @@ public sealed record AttestPayload(byte[] SubmissionId, bool Accept, IReadOnlyLi
     {
         w.WriteFixed(SubmissionId);
         w.WriteBool(Accept);
-        w.WriteVarUInt64((ulong)ReplayedSteps.Count);
-        foreach (uint s in ReplayedSteps)
-        {
-            w.WriteVarUInt64(s);
-        }
-        w.WriteVarUInt64((ulong)SampledLeaves.Count);
-        foreach (uint s in SampledLeaves)
-        {
-            w.WriteVarUInt64(s);
-        }
+        w.WriteByte(FailedCheck);
+        WriteU32List(w, ReplayedSteps);
+        WriteU32List(w, SampledLeaves);
+        w.WriteUInt32LittleEndian(LossBeforeBits);
+        w.WriteUInt32LittleEndian(LossAfterBits);
+        w.WriteUInt32LittleEndian(OwnImprovementBits);
         w.WriteFixed(EvidenceHash);
+    }
+
+    internal static void WriteU32List(CanonicalWriter w, IReadOnlyList<uint> list)
+    {
+        w.WriteVarUInt64((ulong)list.Count);
+        foreach (uint s in list)
+        {
+            w.WriteVarUInt64(s);
+        }
+    }
+
+    internal static uint ReadFiniteFloatBits(ref CanonicalReader r, string field)
+    {
+        uint bits = r.ReadUInt32LittleEndian(field);
+        if (!float.IsFinite(BitConverter.UInt32BitsToSingle(bits)))
+        {
+            throw r.Error($"{field} is not a finite float32");
+        }
+        return bits;
     }
 
     internal static AttestPayload ReadBody(ref CanonicalReader r)
     {
         byte[] id = r.ReadFixed(32, "submission id").ToArray();
         bool accept = r.ReadBool("verdict");
+        byte failed = r.ReadByte("failed check");
         var steps = ReadAscendingU32(ref r, ChainLimits.MaxAttestationChecks, "replayed step");
         var leaves = ReadAscendingU32(ref r, ChainLimits.MaxAttestationChecks, "sampled leaf");
         if (steps.Count + leaves.Count > ChainLimits.MaxAttestationChecks)
         {
             throw r.Error($"{steps.Count + leaves.Count} checks; at most {ChainLimits.MaxAttestationChecks} per attestation");
         }
-        return new AttestPayload(id, accept, steps, leaves, r.ReadFixed(32, "evidence hash").ToArray());
+        uint before = ReadFiniteFloatBits(ref r, "loss before");
+        uint after = ReadFiniteFloatBits(ref r, "loss after");
+        uint own = ReadFiniteFloatBits(ref r, "own improvement");
+        return new AttestPayload(id, accept, steps, leaves, r.ReadFixed(32, "evidence hash").ToArray(), failed, before, after, own);
     }
 }
 

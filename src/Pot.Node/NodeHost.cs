@@ -67,7 +67,7 @@ public static class NodeHost
             k.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
             k.Limits.Http2.MaxStreamsPerConnection = 256;
             k.Listen(p2p, o => o.Protocols = HttpProtocols.Http2);
-            k.Listen(api, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            k.Listen(api, o => o.Protocols = HttpProtocols.Http1);
         });
         var metrics = new NodeMetrics();
         var transport = new HttpPeerTransport(peers);

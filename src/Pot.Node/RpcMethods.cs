@@ -210,7 +210,7 @@ public sealed class RpcMethods(NodeCore node)
         ["height"] = v.Store.Height, ["headHash"] = Hex.Encode(v.Store.Ledger.HeadHash),
         ["view"] = v.Replica.View, ["changingView"] = v.Replica.IsChangingView, ["consensusHeight"] = v.Replica.ExecutedHeight,
         ["stableCheckpoint"] = v.Replica.StableHeight, ["mempool"] = v.MempoolCount, ["uncertifiedPayloads"] = v.PendingPayloads,
-        ["validators"] = v.Store.Ledger.Validators.Addresses.Count,
+        ["validators"] = v.Store.Ledger.Validators.Addresses.Count, ["minFeePerByte"] = v.Store.Ledger.Parameters.MinFeePerByte,
         ["roles"] = new JsonArray(node.Roles.Select(r => (JsonNode)JsonValue.Create(r.Name)).ToArray()),
     });
 

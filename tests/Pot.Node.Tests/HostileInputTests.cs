@@ -122,4 +122,24 @@ public sealed class HostileInputTests
         {
         }
     }
+
+    // Proves the API rate limiter: a burst above ApiRequestsPerSecond gets 429 and is counted.
+    [Fact]
+    public async Task BurstAboveTheRateLimitGets429()
+    {
+        await using var net = new TestNetwork(1, new Dictionary<string, object> { ["ApiRequestsPerSecond"] = 5 });
+        await net.StartAllAsync();
+        int ok = 0, limited = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            var r = await net.Http.GetAsync(net.Nodes[0].ApiUrl + "/api/head");
+            if (r.StatusCode == HttpStatusCode.OK) ok++;
+            else if (r.StatusCode == HttpStatusCode.TooManyRequests) limited++;
+        }
+        Assert.InRange(ok, 1, 10);
+        Assert.True(limited >= 10, $"only {limited} of 20 requests were rate limited");
+        await Task.Delay(1100);
+        string metrics = await net.Http.GetStringAsync(net.Nodes[0].ApiUrl + "/metrics");
+        Assert.Contains("reason=\"rate_limited\"", metrics);
+    }
 }

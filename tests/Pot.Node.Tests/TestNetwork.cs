@@ -14,10 +14,12 @@ public sealed class TestNetwork : IAsyncDisposable
     private static readonly IReadOnlyDictionary<string, string> NoEnvironment = new Dictionary<string, string>();
     private readonly WebApplication?[] _apps;
 
-    public TestNetwork(int validators)
+    public TestNetwork(int validators, IReadOnlyDictionary<string, object>? extra = null)
     {
         Directory = Path.Combine(Path.GetTempPath(), "pot-node-test-" + Guid.NewGuid().ToString("N")[..8]);
-        (Nodes, _) = DevnetLayout.Create(Directory, validators, new Dictionary<string, object> { ["ViewTimeoutMs"] = 1500, ["SyncIntervalMs"] = 200 });
+        var config = new Dictionary<string, object> { ["ViewTimeoutMs"] = 1500, ["SyncIntervalMs"] = 200 };
+        foreach (var (k, v) in extra ?? new Dictionary<string, object>()) config[k] = v;
+        (Nodes, _) = DevnetLayout.Create(Directory, validators, config);
         _apps = new WebApplication?[validators];
         Http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
     }

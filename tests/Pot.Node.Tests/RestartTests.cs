@@ -50,4 +50,24 @@ public sealed class RestartTests
             balance = (ulong)(await net.GetAsync(3, "/api/account/" + bobKey.Address))["balance"]!;
         Assert.Equal(100UL, balance);
     }
+
+    // Proves liveness across a view change: with the view-0 primary stopped, the other three time it
+    // out, move to a later view and keep committing the user's transactions.
+    [Fact]
+    public async Task StoppedPrimaryIsReplacedByAViewChange()
+    {
+        await using var net = new TestNetwork(4);
+        await net.StartAllAsync();
+        int primary = -1;
+        for (int i = 0; i < 4; i++) if ((int)(await net.GetAsync(i, "/api/status"))["nodeId"]! == 0) primary = i;
+        Assert.True(primary >= 0);
+        await net.StopAsync(primary);
+        int sender = (primary + 1) % 4;
+        using var key = net.Key(sender);
+        using var bob = Pot.Commitments.Keys.Ed25519Keys.Generate();
+        await net.RpcAsync(sender, "pot_sendTransaction", Hex.Encode(TestNetwork.Transfer(key, 0, bob.Address, 3).Encode()));
+        var live = Enumerable.Range(0, 4).Where(i => i != primary).ToArray();
+        Assert.True(await net.WaitForHeightAsync(live, 1, TimeSpan.FromSeconds(40)), "no commit after the primary stopped");
+        foreach (int i in live) Assert.True((long)(await net.GetAsync(i, "/api/status"))["view"]! >= 1);
+    }
 }

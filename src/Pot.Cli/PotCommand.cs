@@ -17,6 +17,10 @@ public static class PotCommand
         root.Subcommands.Add(KeysCommands.Create());
         root.Subcommands.Add(SimulateCommands.Create());
         root.Subcommands.Add(GenesisCommands.Create());
+        root.Subcommands.Add(NodeCommands.CreateNode());
+        root.Subcommands.Add(NodeCommands.CreateStatus());
+        root.Subcommands.Add(NodeCommands.CreateTx());
+        root.Subcommands.Add(NodeCommands.CreateDevnet());
         return root;
     }
 }

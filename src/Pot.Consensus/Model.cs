@@ -60,6 +60,31 @@ public interface IBlockValidator
     ValidatorSet? ValidatorSetChange(long height, ReadOnlySpan<byte> payload) => null;
 }
 
+/// <summary>
+/// Optional proposal hook for hosts whose blocks are not <see cref="TransactionBatch"/>es (the node proposes
+/// chain blocks). With a builder the primary proposes height h only once it has executed h - 1 (no
+/// pipelining: a chain block names its parent), the builder supplies the payload, and the builder says
+/// which pending transactions a committed payload contains and which pending ones went stale.
+/// </summary>
+public interface IProposalBuilder
+{
+    /// <summary>The payload to propose at <paramref name="height"/>, or null when there is nothing to propose yet (the primary retries after the batch delay).</summary>
+    /// <param name="height">Consensus height; the replica has executed every height below it.</param>
+    /// <param name="batch">Pending transactions taken from the replica's pool, oldest first (a hint; the builder may choose others).</param>
+    /// <returns>Payload bytes, or null.</returns>
+    byte[]? Build(long height, IReadOnlyList<byte[]> batch);
+
+    /// <summary>The transactions a committed payload contains; they leave the pending pool.</summary>
+    /// <param name="payload">Committed payload (empty for a null block).</param>
+    /// <returns>Transaction bytes as submitted.</returns>
+    IReadOnlyList<byte[]> TransactionsOf(ReadOnlySpan<byte> payload);
+
+    /// <summary>Whether a pending transaction can no longer be included (already committed or invalid); stale ones are dropped so they do not keep view timers running.</summary>
+    /// <param name="transaction">Transaction bytes.</param>
+    /// <returns>True when stale.</returns>
+    bool IsStale(byte[] transaction);
+}
+
 /// <summary>Tunables of the protocol. Defaults suit the simulator; all durations are virtual milliseconds.</summary>
 public sealed record ConsensusOptions
 {

@@ -13,6 +13,7 @@ public sealed partial class Replica
     private readonly IConsensusSigner _signer;
     private readonly IConsensusVerifier _verifier;
     private readonly IBlockValidator _validator;
+    private readonly IProposalBuilder? _proposals;
     private readonly int _self;
     private readonly long[] _drops = new long[Enum.GetValues<DropReason>().Length];
     private List<ConsensusOutput> _out = new();
@@ -87,8 +88,10 @@ public sealed partial class Replica
     /// <param name="verifier">Verifier for every node's signatures.</param>
     /// <param name="validator">Block validity and reconfiguration callback.</param>
     /// <param name="persisted">Records persisted before a crash, in write order; null or empty for a fresh replica.</param>
-    public Replica(ConsensusOptions options, ValidatorSet genesis, IConsensusSigner signer, IConsensusVerifier verifier, IBlockValidator validator, IEnumerable<PersistRecord>? persisted = null)
+    /// <param name="proposals">Optional proposal hook (see <see cref="IProposalBuilder"/>); null proposes <see cref="TransactionBatch"/>es.</param>
+    public Replica(ConsensusOptions options, ValidatorSet genesis, IConsensusSigner signer, IConsensusVerifier verifier, IBlockValidator validator, IEnumerable<PersistRecord>? persisted = null, IProposalBuilder? proposals = null)
     {
+        _proposals = proposals;
         options.Validate();
         _options = options;
         _genesisSet = genesis;
@@ -275,12 +278,28 @@ public sealed partial class Replica
         else if (!waiting && _viewTimerArmed) DisarmViewTimer();
     }
 
+    private void PurgeStale()
+    {
+        var stale = _pool.Keys.Where(_proposals!.IsStale).ToList();
+        if (stale.Count == 0) return;
+        foreach (var tx in stale) _pool.Remove(tx);
+        RebuildQueue([]);
+    }
+
     private void OnTimer(TimerInput t)
     {
         switch (t.Kind)
         {
             case TimerKind.View when t.Generation == _viewTimerGeneration && _viewTimerArmed:
                 _viewTimerArmed = false;
+                if (_proposals is not null && !_changing)
+                {
+                    // Pending transactions the host reports stale (committed elsewhere, invalid) are no
+                    // reason to suspect the primary.
+                    PurgeStale();
+                    bool waiting = _pool.Count > 0 || _slots.Any(s => s.Key > _executed && s.Value.PrePrepare is not null);
+                    if (!waiting) break;
+                }
                 OnViewTimer();
                 break;
             case TimerKind.Batch when t.Generation == _batchGeneration && _batchArmed:
@@ -378,6 +397,8 @@ public sealed partial class Replica
             long height = Math.Max(_nextProposal, _executed + 1);
             if (height <= _low) height = _low + 1;
             if (height > _low + _options.WatermarkWindow || !Known(height)) return;
+            // A builder's payload names its parent, so it can only be built on the executed state.
+            if (_proposals is not null && height != _executed + 1) return;
             var set = Config(height);
             if (set.Primary(_view) != _self) return;
             if (_signed.ContainsKey((_view, height, VotePhase.PrePrepare)))
@@ -385,6 +406,7 @@ public sealed partial class Replica
                 _nextProposal = height + 1;
                 continue;
             }
+            if (_proposals is not null) PurgeStale();
             var batch = new List<byte[]>();
             while (batch.Count < _options.MaxBatchTransactions && _queue.Count > 0)
             {
@@ -411,7 +433,23 @@ public sealed partial class Replica
                 }
                 return;
             }
-            byte[] payload = TransactionBatch.Encode(batch);
+            byte[]? built = _proposals is null ? TransactionBatch.Encode(batch) : _proposals.Build(height, batch);
+            if (built is null)
+            {
+                // Nothing the builder can use yet: keep the batch pending and retry after the batch delay.
+                var rest = _queue.ToArray();
+                _queue.Clear();
+                foreach (var tx in batch.Concat(rest)) { _queue.Enqueue(tx); _queued.Add(tx); }
+                _batchDue = false;
+                if (!_batchArmed)
+                {
+                    _batchArmed = true;
+                    _batchGeneration++;
+                    _out.Add(new SetTimerOutput(TimerKind.Batch, _batchGeneration, _options.BatchDelayMs));
+                }
+                return;
+            }
+            byte[] payload = built;
             byte[] digest = Digests.Block(height, payload);
             if (!RecordVote(_view, height, VotePhase.PrePrepare, digest, null)) return;
             var pp = Sign(new PrePrepare { Sender = _self, View = _view, Height = height, Digest = digest, Payload = payload });
@@ -701,7 +739,15 @@ public sealed partial class Replica
         _executed = height;
         _payloads.Add(payload);
         _states.Add(state);
-        if (TransactionBatch.TryDecode(payload, out var transactions))
+        if (_proposals is not null)
+        {
+            foreach (var tx in _proposals.TransactionsOf(payload))
+            {
+                _pool.Remove(tx);
+                _committedTransactions.Add(tx);
+            }
+        }
+        else if (TransactionBatch.TryDecode(payload, out var transactions))
         {
             foreach (var tx in transactions)
             {

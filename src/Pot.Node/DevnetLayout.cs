@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using Pot.Chain;
+using Pot.Chain.Genesis;
+using Pot.Commitments.Keys;
+
+namespace Pot.Node;
+
+/// <summary>One validator of a local network laid out on disk.</summary>
+/// <param name="Index">Position in the layout.</param>
+/// <param name="Address">Validator address.</param>
+/// <param name="ConfigPath">Its node config file.</param>
+/// <param name="DataDir">Its data directory.</param>
+/// <param name="P2pUrl">Peer endpoint URL.</param>
+/// <param name="ApiUrl">User API URL.</param>
+/// <param name="KeyPath">Encrypted key file.</param>
+public sealed record DevnetNode(int Index, string Address, string ConfigPath, string DataDir, string P2pUrl, string ApiUrl, string KeyPath);
+
+/// <summary>
+/// Writes a local network to a directory: n validator keys (encrypted key files, cheap KDF — local use
+/// only), a genesis, a passphrase file, and one node config per validator with loopback ports and
+/// every other validator as a peer. Used by <c>pot devnet</c> and the tests.
+/// </summary>
+public static class DevnetLayout
+{
+    /// <summary>Passphrase of the devnet key files (written to passphrase.txt; local networks only).</summary>
+    public const string Passphrase = "pot-devnet-local-only";
+
+    /// <summary>Writes the layout.</summary>
+    /// <param name="directory">Target directory (created).</param>
+    /// <param name="validators">Validator count.</param>
+    /// <param name="extraConfig">Extra config keys for every node (e.g. ViewTimeoutMs).</param>
+    /// <returns>The nodes and the genesis path.</returns>
+    public static (IReadOnlyList<DevnetNode> Nodes, string GenesisPath) Create(string directory, int validators, IReadOnlyDictionary<string, object>? extraConfig = null)
+    {
+        if (validators < 1 || validators > 64) throw new ArgumentOutOfRangeException(nameof(validators), validators, "expected 1 to 64 validators");
+        Directory.CreateDirectory(directory);
+        var keys = Enumerable.Range(0, validators).Select(_ => Ed25519Keys.Generate()).ToArray();
+        try
+        {
+            var doc = new GenesisDocument("pot-devnet", (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 1000, new ChainParameters(),
+                keys.Select(k => new GenesisValidator(k.PublicKey, 100_000, 1_000_000_000)).ToArray(), [], []);
+            if (doc.Check() is string error) throw new InvalidOperationException("devnet genesis is invalid: " + error);
+            string genesisPath = Path.Combine(directory, "genesis.json");
+            File.WriteAllBytes(genesisPath, doc.ToJson());
+            string passFile = Path.Combine(directory, "passphrase.txt");
+            File.WriteAllText(passFile, Passphrase + "\n");
+            var ports = FreePorts(2 * validators);
+            var nodes = new List<DevnetNode>();
+            for (int i = 0; i < validators; i++)
+            {
+                string keyPath = Path.Combine(directory, $"validator-{i}.key.json");
+                File.WriteAllBytes(keyPath, KeyFile.Create(keys[i], Passphrase, new KeyFileKdfParameters(KeyFileKdfParameters.MinMemoryKiB, 1)));
+                string data = Path.Combine(directory, $"node-{i}");
+                nodes.Add(new DevnetNode(i, keys[i].Address, Path.Combine(directory, $"node-{i}.json"), data,
+                    $"http://127.0.0.1:{ports[2 * i]}", $"http://127.0.0.1:{ports[2 * i + 1]}", keyPath));
+            }
+            foreach (var n in nodes)
+            {
+                var peers = new JsonObject();
+                foreach (var p in nodes) if (p.Index != n.Index) peers[p.Address] = p.P2pUrl;
+                var cfg = new JsonObject
+                {
+                    ["DataDir"] = n.DataDir, ["Genesis"] = genesisPath, ["KeyFile"] = n.KeyPath, ["PassphraseFile"] = passFile,
+                    ["P2pListen"] = n.P2pUrl["http://".Length..], ["ApiListen"] = n.ApiUrl["http://".Length..], ["Peers"] = peers,
+                };
+                foreach (var (k, v) in extraConfig ?? new Dictionary<string, object>()) cfg[k] = JsonValue.Create(v.ToString());
+                File.WriteAllText(n.ConfigPath, cfg.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            }
+            return (nodes, genesisPath);
+        }
+        finally
+        {
+            foreach (var k in keys) k.Dispose();
+        }
+    }
+
+    /// <summary>Picks free loopback TCP ports (bound and released; a race with other programs is possible but rare).</summary>
+    /// <param name="count">How many.</param>
+    /// <returns>Ports.</returns>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        foreach (var l in listeners) l.Start();
+        int[] ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        foreach (var l in listeners) l.Stop();
+        return ports;
+    }
+}

@@ -62,12 +62,15 @@ public static class ChunkEndpoints
         options.Validate();
         RouteGroupBuilder group = endpoints.MapGroup(options.PathPrefix);
         group.RequireRateLimiting(RateLimitPolicyName);
-        group.MapMethods("/{id}", [HttpMethods.Get, HttpMethods.Head], context => ServeChunkAsync(context, store, metrics));
+        VerifiedChunkCache? cache = options.VerifiedCacheBytes > 0 && options.VerifiedCacheLifetime > TimeSpan.Zero
+            ? new VerifiedChunkCache(options.VerifiedCacheBytes, options.VerifiedCacheLifetime, TimeProvider.System)
+            : null;
+        group.MapMethods("/{id}", [HttpMethods.Get, HttpMethods.Head], context => ServeChunkAsync(context, store, cache, metrics));
         group.MapPost("/have", context => HaveAsync(context, store, options, metrics));
         return group;
     }
 
-    private static async Task ServeChunkAsync(HttpContext context, ChunkStore store, ChunkServerMetrics metrics)
+    private static async Task ServeChunkAsync(HttpContext context, ChunkStore store, VerifiedChunkCache? cache, ChunkServerMetrics metrics)
     {
         if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true)
         {
@@ -80,10 +83,15 @@ public static class ChunkEndpoints
             await RejectAsync(context, metrics, ChunkRejectReason.Malformed, StatusCodes.Status400BadRequest, idError!);
             return;
         }
-        byte[]? data;
+        byte[]? data = cache?.TryGet(id!);
+        bool fromDisk = data is null;
         try
         {
-            if (!store.TryGet(hash, out data))
+            if (data is not null)
+            {
+                metrics.CountCacheHit();
+            }
+            else if (!store.TryGet(hash, out data))
             {
                 await RejectAsync(context, metrics, ChunkRejectReason.NotFound, StatusCodes.Status404NotFound, $"chunk {id} is not stored here");
                 return;
@@ -123,6 +131,11 @@ public static class ChunkEndpoints
                 await RejectAsync(context, metrics, ChunkRejectReason.RangeNotSatisfiable, StatusCodes.Status416RangeNotSatisfiable, rangeError!);
                 return;
             case RangeParse.Satisfiable:
+                if (fromDisk && count < data.Length)
+                {
+                    // A partial read: the rest of the chunk is probably asked for next.
+                    cache?.Add(id!, data);
+                }
                 response.StatusCode = StatusCodes.Status206PartialContent;
                 response.Headers.ContentRange = $"bytes {offset}-{offset + count - 1}/{data.Length}";
                 break;

@@ -32,6 +32,7 @@ public sealed class ChunkServerMetrics
     private long _chunksServed;
     private long _bytesServed;
     private long _haveRequests;
+    private long _cacheHits;
 
     /// <summary>GET/HEAD requests answered with 200 or 206.</summary>
     public long ChunksServed => Interlocked.Read(ref _chunksServed);
@@ -41,6 +42,9 @@ public sealed class ChunkServerMetrics
 
     /// <summary>POST /chunks/have requests answered.</summary>
     public long HaveRequests => Interlocked.Read(ref _haveRequests);
+
+    /// <summary>GET/HEAD requests answered from the verified-chunk cache instead of a disk read.</summary>
+    public long CacheHits => Interlocked.Read(ref _cacheHits);
 
     /// <summary>Requests refused for one reason.</summary>
     /// <param name="reason">The reason.</param>
@@ -56,6 +60,7 @@ public sealed class ChunkServerMetrics
             ["chunks_served"] = ChunksServed,
             ["bytes_served"] = BytesServed,
             ["have_requests"] = HaveRequests,
+            ["cache_hits"] = CacheHits,
         };
         foreach (ChunkRejectReason reason in Enum.GetValues<ChunkRejectReason>())
         {
@@ -71,6 +76,8 @@ public sealed class ChunkServerMetrics
         Interlocked.Increment(ref _chunksServed);
         Interlocked.Add(ref _bytesServed, bytes);
     }
+
+    internal void CountCacheHit() => Interlocked.Increment(ref _cacheHits);
 
     internal void CountHave() => Interlocked.Increment(ref _haveRequests);
 

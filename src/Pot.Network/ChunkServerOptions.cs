@@ -21,6 +21,16 @@ public sealed class ChunkServerOptions
     /// <summary>Replenishment period of the token buckets (default 1 s).</summary>
     public TimeSpan RateLimitPeriod { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Memory for verified chunks kept between the range requests of one download (default 256 MiB;
+    /// 0 disables the cache, so every range re-reads and re-hashes the whole chunk). Only chunks read
+    /// for a partial range are kept.
+    /// </summary>
+    public long VerifiedCacheBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>How long a verified chunk stays in that cache after it was read from disk (default 30 s).</summary>
+    public TimeSpan VerifiedCacheLifetime { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Checks every limit is positive and the prefix is a rooted path.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
     public void Validate()
@@ -33,6 +43,10 @@ public sealed class ChunkServerOptions
         Positive(MaxHaveRequestBytes, nameof(MaxHaveRequestBytes));
         Positive(RateLimitTokens, nameof(RateLimitTokens));
         Positive(RateLimitTokensPerPeriod, nameof(RateLimitTokensPerPeriod));
+        if (VerifiedCacheBytes < 0 || VerifiedCacheLifetime < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"VerifiedCacheBytes ({VerifiedCacheBytes}) and VerifiedCacheLifetime ({VerifiedCacheLifetime}) must not be negative");
+        }
         if (RateLimitPeriod <= TimeSpan.Zero)
         {
             throw new ArgumentException($"RateLimitPeriod must be positive, got {RateLimitPeriod}");

@@ -122,6 +122,29 @@ public sealed class ChunkClientTests : IDisposable
     }
 
     [Fact]
+    public async Task ADroppedTcpConnectionResumesOnANewConnectionFromTheFirstMissingByte()
+    {
+        // Proves the resume also works when the TCP connection itself dies mid-response (a relay closes
+        // both sockets after ~1 MiB): the client opens a new connection and asks only for the missing bytes.
+        byte[] data = TestData.Bytes(3 * 1024 * 1024, 11);
+        byte[] hash = SHA256.HashData(data);
+        var ranges = new ConcurrentQueue<string?>();
+        await using TestPeer server = await TestPeer.StartScriptedAsync(data, ranges);
+        await using var relay = new DroppingTcpRelay(server.BaseAddress, dropAfterBytes: 1024 * 1024, connectionsToDrop: 1);
+        using var client = new ChunkClient(null, FastOptions(8 * 1024 * 1024));
+
+        ChunkFetchResult result = await client.FetchAsync(hash, [relay.BaseAddress]);
+
+        Assert.Equal(data, result.Data);
+        Assert.Equal(1, result.Resumes);
+        Assert.Equal(2, relay.Connections);
+        string?[] seen = ranges.ToArray();
+        Assert.Equal(2, seen.Length);
+        long resumedAt = long.Parse(seen[1]!["bytes=".Length..seen[1]!.IndexOf('-')], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(resumedAt, 1, 1024 * 1024);
+    }
+
+    [Fact]
     public async Task APeerThatKeepsDroppingIsGivenUpAfterTheResumeLimit()
     {
         // Proves the resume budget per peer is bounded: a peer that always resets is abandoned after

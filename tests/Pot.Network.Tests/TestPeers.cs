@@ -87,7 +87,7 @@ public sealed class TestPeer : IAsyncDisposable
                 await context.Response.Body.WriteAsync(data.AsMemory((int)offset, sent));
                 await context.Response.Body.FlushAsync();
                 // Give the client time to read what was sent before the stream is reset.
-                await Task.Delay(200);
+                await Task.Delay(400);
                 context.Abort();
                 return;
             }

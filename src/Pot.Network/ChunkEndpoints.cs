@@ -44,6 +44,7 @@ public static class ChunkEndpoints
         options.Validate();
         var policy = new ChunkRateLimitPolicy(options, metrics);
         services.AddRateLimiter(limiter => limiter.AddPolicy(RateLimitPolicyName, policy));
+        services.AddSingleton<ChunkRateLimitingRegistered>();
         return services;
     }
 
@@ -60,6 +61,10 @@ public static class ChunkEndpoints
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(metrics);
         options.Validate();
+        if (endpoints.ServiceProvider.GetService<ChunkRateLimitingRegistered>() is null)
+        {
+            throw new InvalidOperationException($"the chunk endpoints require the rate limiting policy '{RateLimitPolicyName}': call services.AddChunkRateLimiting(options, metrics) when building the host, and app.UseRateLimiter()");
+        }
         RouteGroupBuilder group = endpoints.MapGroup(options.PathPrefix);
         group.RequireRateLimiting(RateLimitPolicyName);
         VerifiedChunkCache? cache = options.VerifiedCacheBytes > 0 && options.VerifiedCacheLifetime > TimeSpan.Zero
@@ -309,6 +314,9 @@ public static class ChunkEndpoints
             // The client went away.
         }
     }
+
+    /// <summary>Marker service: <see cref="AddChunkRateLimiting"/> was called.</summary>
+    private sealed class ChunkRateLimitingRegistered;
 
     /// <summary>One token bucket per remote IP address; a rejection is 429 with a text body and is counted.</summary>
     private sealed class ChunkRateLimitPolicy : IRateLimiterPolicy<string>

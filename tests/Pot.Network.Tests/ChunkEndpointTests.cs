@@ -247,6 +247,20 @@ public sealed class ChunkEndpointTests : IDisposable
     }
 
     [Fact]
+    public async Task MisconfigurationIsRejectedAtStartupWithANamedCause()
+    {
+        // Proves mapping the endpoints without registering their rate limiting policy fails at startup
+        // with a message saying what to call, and that out-of-range limits are rejected by name.
+        ChunkStore store = _stores.Open();
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => TestPeer.StartAsync(app => app.MapChunkEndpoints(store, new ChunkServerOptions(), new ChunkServerMetrics())));
+        Assert.Contains("AddChunkRateLimiting", error.Message);
+        Assert.Contains("RateLimitTokens", Assert.Throws<ArgumentException>(() => new ChunkServerOptions { RateLimitTokens = 0 }.Validate()).Message);
+        Assert.Contains("PathPrefix", Assert.Throws<ArgumentException>(() => new ChunkServerOptions { PathPrefix = "chunks/" }.Validate()).Message);
+        Assert.Contains("MaxChunkBytes", Assert.Throws<ArgumentException>(() => new ChunkClientOptions { MaxChunkBytes = ChunkStore.MaxChunkBytes + 1 }.Validate()).Message);
+        Assert.Contains("RangeBytes", Assert.Throws<ArgumentException>(() => new ChunkClient(null, new ChunkClientOptions { RangeBytes = 0 })).Message);
+    }
+
+    [Fact]
     public void ByteRangeParserAcceptsExactlyOneWellFormedRange()
     {
         // Proves the strict single-range parser against RFC 9110 forms, clipping and edge cases.

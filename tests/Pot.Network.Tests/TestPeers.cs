@@ -33,8 +33,16 @@ public sealed class TestPeer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
         services?.Invoke(builder.Services);
         WebApplication app = builder.Build();
-        map(app);
-        await app.StartAsync();
+        try
+        {
+            map(app);
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         return new TestPeer(app, new Uri(address + "/"));
     }

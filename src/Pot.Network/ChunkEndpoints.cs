@@ -88,6 +88,18 @@ public static class ChunkEndpoints
             await RejectAsync(context, metrics, ChunkRejectReason.Malformed, StatusCodes.Status400BadRequest, idError!);
             return;
         }
+        // Reject a malformed Range before reading (and hashing) the chunk from disk.
+        var rangeHeader = context.Request.Headers.Range;
+        if (rangeHeader.Count > 1)
+        {
+            await RejectAsync(context, metrics, ChunkRejectReason.Malformed, StatusCodes.Status400BadRequest, "only one Range header is allowed");
+            return;
+        }
+        if (rangeHeader.Count == 1 && ByteRange.Parse(rangeHeader[0], long.MaxValue, out _, out _, out string? syntaxError) == RangeParse.Malformed)
+        {
+            await RejectAsync(context, metrics, ChunkRejectReason.Malformed, StatusCodes.Status400BadRequest, syntaxError!);
+            return;
+        }
         byte[]? data = cache?.TryGet(id!);
         bool fromDisk = data is null;
         try
@@ -119,12 +131,6 @@ public static class ChunkEndpoints
         response.Headers.AcceptRanges = "bytes";
         response.Headers.ETag = "\"" + id + "\"";
         response.Headers.CacheControl = "public, max-age=31536000, immutable";
-        var rangeHeader = context.Request.Headers.Range;
-        if (rangeHeader.Count > 1)
-        {
-            await RejectAsync(context, metrics, ChunkRejectReason.Malformed, StatusCodes.Status400BadRequest, "only one Range header is allowed");
-            return;
-        }
         RangeParse outcome = ByteRange.Parse(rangeHeader.Count == 0 ? null : rangeHeader[0], data!.Length, out long offset, out long count, out string? rangeError);
         switch (outcome)
         {

@@ -346,7 +346,8 @@ internal static class Devnet
         {
             Console.CancelKeyPress -= onCancel;
             StopChildren(children);
-            if (!keep)
+            // A failed run keeps its directory: the error message points at the node logs in it.
+            if (!keep && exit != 1)
             {
                 try
                 {

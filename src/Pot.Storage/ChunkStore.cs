@@ -16,8 +16,8 @@ public readonly record struct GarbageCollectionResult(int ChunksDeleted, long By
 /// on disk is reported and never served.
 /// </summary>
 /// <remarks>
-/// Two column families: "chunks" maps a 32-byte hash to the chunk bytes, "refs" maps it to the
-/// reference count (uint64 little-endian). Each put or release is one atomic, synced write batch, so a
+/// Three column families: "chunks" maps a 32-byte hash to the chunk bytes, "refs" maps it to the
+/// reference count (uint64 little-endian), "names" maps a caller's name to a chunk hash (named chunks). Each put or release is one atomic, synced write batch, so a
 /// crash leaves both families consistent. Reference-count updates are serialised by a lock because
 /// they are read-modify-write.
 /// </remarks>

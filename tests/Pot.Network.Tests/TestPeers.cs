@@ -135,11 +135,15 @@ public sealed class TempStores : IDisposable
     /// <summary>Overwrites a stored chunk's bytes behind the store's back (as disk damage would), with the store closed.</summary>
     public static void Damage(string directory, byte[] hash, byte[] replacement)
     {
-        var families = new ColumnFamilies
+        // Open every column family the store has (whatever the store's version), as RocksDB requires.
+        var families = new ColumnFamilies();
+        foreach (string name in RocksDb.ListColumnFamilies(new DbOptions(), directory))
         {
-            { "chunks", new ColumnFamilyOptions() },
-            { "refs", new ColumnFamilyOptions() },
-        };
+            if (name != "default")
+            {
+                families.Add(name, new ColumnFamilyOptions());
+            }
+        }
         using RocksDb db = RocksDb.Open(new DbOptions(), directory, families);
         db.Put(hash, replacement, db.GetColumnFamily("chunks"));
     }

@@ -20,18 +20,20 @@ using Pot.Storage;
 namespace Pot.Node.Tests;
 
 /// <summary>
-/// A one-validator node whose chain has three tasks (all with the "tiny" model spec), created by CreateTask
-/// transactions: task 0's initial model blob is in the node's chunk store under its root; task 1's root names a
-/// different blob (a store whose binding was altered); task 2's model the node does not hold.
+/// A four-validator network whose chain has one task (model spec "tiny") created by a CreateTask transaction.
+/// Node 0 holds the task's initial model blob under its root; node 1's chunk store binds that root to a different
+/// model's bytes (an altered store); node 2 does not hold the model.
 /// </summary>
 public sealed class ModelNodeFixture : IAsyncLifetime
 {
-    public TestNetwork Net { get; } = new(1);
+    public TestNetwork Net { get; } = new(4);
     public float[] Model { get; private set; } = [];
     public string Root { get; private set; } = "";
     public ulong CreatedAt { get; private set; }
     public TrainingConfig Config { get; } = Trainer.Resolve(ProtocolTask.Tiny().Training);
     public string Api => Net.Nodes[0].ApiUrl;
+    public string AlteredApi => Net.Nodes[1].ApiUrl;
+    public string LackingApi => Net.Nodes[2].ApiUrl;
 
     public static float[] TinyModel(ulong seed)
     {
@@ -47,31 +49,37 @@ public sealed class ModelNodeFixture : IAsyncLifetime
         Model = TinyModel(7);
         byte[] root = ModelCommitment.ComputeRoot([Model]);
         Root = Hex.Encode(root);
-        byte[] otherRoot = ModelCommitment.ComputeRoot([TinyModel(8)]);
-        byte[] missingRoot = ModelCommitment.ComputeRoot([TinyModel(9)]);
-        string chunksDir = Path.Combine(Net.Nodes[0].DataDir, "chunks");
-        Directory.CreateDirectory(chunksDir);
-        using (var store = ChunkStore.Open(chunksDir))
+        void Store(int node, byte[] blob)
         {
-            store.PutNamed(root, ModelBlobs.Encode(Model));
-            // Task 1's root is bound to another model's bytes.
-            store.PutNamed(otherRoot, ModelBlobs.Encode(TinyModel(10)));
+            string dir = Path.Combine(Net.Nodes[node].DataDir, "chunks");
+            Directory.CreateDirectory(dir);
+            using var store = ChunkStore.Open(dir);
+            store.PutNamed(root, blob);
         }
-        await Net.StartAsync(0);
+        Store(0, ModelBlobs.Encode(Model));
+        Store(1, ModelBlobs.Encode(TinyModel(10)));
+        await Net.StartAllAsync();
         using var owner = Net.Key(0);
-        ulong nonce = 0;
-        foreach (var r in new[] { root, otherRoot, missingRoot })
-        {
-            var payload = new CreateTaskPayload(Encoding.UTF8.GetBytes("tiny"), SHA256.HashData(Encoding.UTF8.GetBytes("dataset")), r, 1,
-                [], new VerificationParameters(1, 1, 1, BitConverter.SingleToUInt32Bits(0f), 2), 1000, 1000);
-            var tx = Transaction.Create("pot-devnet", owner, nonce++, 100_000, payload);
-            await Net.RpcAsync(0, "pot_sendTransaction", Hex.Encode(tx.Encode()));
-        }
+        var payload = new CreateTaskPayload(Encoding.UTF8.GetBytes("tiny"), SHA256.HashData(Encoding.UTF8.GetBytes("dataset")), root, 1,
+            [], new VerificationParameters(1, 1, 1, BitConverter.SingleToUInt32Bits(0f), 2), 1000, 1000);
+        var tx = Transaction.Create("pot-devnet", owner, 0, 100_000, payload);
+        await Net.RpcAsync(0, "pot_sendTransaction", Hex.Encode(tx.Encode()));
+        var ids = new List<string> { Hex.Encode(tx.Hash) };
         for (var deadline = DateTime.UtcNow.AddSeconds(30); ; await Task.Delay(100))
         {
-            using var response = await Net.Http.GetAsync(Api + "/api/task/2");
-            if (response.IsSuccessStatusCode) break;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the CreateTask transactions were not committed in 30 s");
+            bool all = true;
+            for (int i = 0; i < 3; i++)
+            {
+                using var response = await Net.Http.GetAsync(Net.Nodes[i].ApiUrl + "/api/task/0");
+                all &= response.IsSuccessStatusCode;
+            }
+            if (all) break;
+            if (DateTime.UtcNow > deadline)
+            {
+                var states = new List<string> { (await Net.GetAsync(0, "/api/status")).ToJsonString() };
+                foreach (var id in ids) states.Add((await Net.GetAsync(0, "/api/tx/" + id)).ToJsonString());
+                throw new TimeoutException("the CreateTask transaction was not committed in 30 s: " + string.Join("; ", states));
+            }
         }
         var at = (JsonObject)(await Net.RpcAsync(0, "pot_getModelRoot", "0"))!;
         Assert.Equal(Root, (string)at["modelRoot"]!);
@@ -358,28 +366,26 @@ public sealed class ModelExportTests(ModelNodeFixture node) : IClassFixture<Mode
         Assert.Equal(HttpStatusCode.OK, at.StatusCode);
         AssertSafetensorsHoldModel(await at.Content.ReadAsByteArrayAsync(), node.Model, node.Root);
 
-        if (node.CreatedAt > 1)
-        {
-            using var before = await node.Net.Http.GetAsync(node.Api + $"/api/task/0/model?height={node.CreatedAt - 1}");
-            Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
-        }
+        using var before = await node.Net.Http.GetAsync(node.Api + $"/api/task/0/model?height={node.CreatedAt - 1}");
+        Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
+        Assert.Contains("did not exist", await before.Content.ReadAsStringAsync());
     }
 
-    // Proves the node refuses, with a JSON error naming the problem, a model whose blob under the root does not hash
-    // to it, a model it does not hold, an unknown task, a malformed id or height, and a height above the head.
+    // Proves a node refuses, with a JSON error naming the problem, a model whose blob under the root does not hash
+    // to it (node 1), a model it does not hold (node 2), an unknown task, a malformed id or height, and a height above the head.
     [Fact]
     public async Task NodeRefusesModelsItDoesNotHoldOrWhoseBlobDoesNotMatch()
     {
-        async Task<(HttpStatusCode, string)> Get(string path)
+        async Task<(HttpStatusCode, string)> Get(string path, string? api = null)
         {
-            using var r = await node.Net.Http.GetAsync(node.Api + path);
+            using var r = await node.Net.Http.GetAsync((api ?? node.Api) + path);
             string body = await r.Content.ReadAsStringAsync();
             return (r.StatusCode, (string)JsonNode.Parse(body)!["error"]!);
         }
-        var (s1, e1) = await Get("/api/task/1/model");
+        var (s1, e1) = await Get("/api/task/0/model", node.AlteredApi);
         Assert.Equal(HttpStatusCode.NotFound, s1);
         Assert.Contains("does not hash to that root", e1);
-        var (s2, e2) = await Get("/api/task/2/model");
+        var (s2, e2) = await Get("/api/task/0/model", node.LackingApi);
         Assert.Equal(HttpStatusCode.NotFound, s2);
         Assert.Contains("does not hold", e2);
         var (s3, e3) = await Get("/api/task/99/model");
@@ -421,7 +427,7 @@ public sealed class ModelExportTests(ModelNodeFixture node) : IClassFixture<Mode
 
         // The node's refusal reaches the user as exit 2 with its message, and no file.
         string missing = Path.Combine(dir, "missing.safetensors");
-        (exit, _, stderr) = Pot("model", "download", "--rpc", node.Api, "--task", "2", "--out", missing);
+        (exit, _, stderr) = Pot("model", "download", "--rpc", node.LackingApi, "--task", "0", "--out", missing);
         Assert.Equal(2, exit);
         Assert.Contains("does not hold", stderr);
         Assert.False(File.Exists(missing));
@@ -435,7 +441,7 @@ public sealed class ModelExportTests(ModelNodeFixture node) : IClassFixture<Mode
         byte[] honest = await node.Net.Http.GetByteArrayAsync(node.Api + "/api/task/0/model");
         int dataStart = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(honest);
         byte[] tampered = (byte[])honest.Clone();
-        tampered[dataStart + 4 * 100] ^= 0x01; // one low mantissa bit of one weight
+        tampered[dataStart + 4 * 400] ^= 0x01; // one low mantissa bit of one attention weight (floats 320.. are c_attn)
         await using var liar = await LyingNode.StartAsync(node.Api, tampered);
         string dir = TempDir();
         string file = Path.Combine(dir, "model.safetensors");
@@ -451,6 +457,15 @@ public sealed class ModelExportTests(ModelNodeFixture node) : IClassFixture<Mode
         (exit, _, stderr) = Pot("generate", "--rpc", liar.Url, "--task", "0", "--prompt", "1+2=");
         Assert.Equal(2, exit);
         Assert.Contains("refusing", stderr);
+
+        // A token embedding that no longer equals the tied lm_head is refused too.
+        byte[] untied = (byte[])honest.Clone();
+        untied[dataStart + 4 * 5] ^= 0x01;
+        liar.Body = untied;
+        (exit, _, stderr) = Pot("model", "download", "--rpc", liar.Url, "--task", "0", "--out", file);
+        Assert.Equal(2, exit);
+        Assert.Contains("tied", stderr);
+        Assert.Empty(Directory.GetFiles(dir));
 
         // A file with the right values plus an unexpected tensor does not have the spec's layout.
         liar.Body = AddTensor(honest);

@@ -65,7 +65,7 @@ public sealed class ModelNodeFixture : IAsyncLifetime
         var tx = Transaction.Create("pot-devnet", owner, 0, 100_000, payload);
         await Net.RpcAsync(0, "pot_sendTransaction", Hex.Encode(tx.Encode()));
         var ids = new List<string> { Hex.Encode(tx.Hash) };
-        for (var deadline = DateTime.UtcNow.AddSeconds(30); ; await Task.Delay(100))
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); ; await Task.Delay(100))
         {
             bool all = true;
             for (int i = 0; i < 3; i++)
@@ -78,7 +78,7 @@ public sealed class ModelNodeFixture : IAsyncLifetime
             {
                 var states = new List<string> { (await Net.GetAsync(0, "/api/status")).ToJsonString() };
                 foreach (var id in ids) states.Add((await Net.GetAsync(0, "/api/tx/" + id)).ToJsonString());
-                throw new TimeoutException("the CreateTask transaction was not committed in 30 s: " + string.Join("; ", states));
+                throw new TimeoutException("the CreateTask transaction was not committed in 60 s: " + string.Join("; ", states));
             }
         }
         var at = (JsonObject)(await Net.RpcAsync(0, "pot_getModelRoot", "0"))!;

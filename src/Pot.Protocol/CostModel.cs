@@ -68,6 +68,9 @@ public sealed record ModelSpec
     /// <summary>N = L·layer + embeddings.</summary>
     public double Parameters => Layers * LayerParameters + EmbeddingParameters;
 
+    /// <summary>Largest accepted value of any dimension (keeps every product finite and exact enough).</summary>
+    public const long MaxDimension = 1L << 30;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
     public void Validate()
     {
@@ -76,6 +79,10 @@ public sealed record ModelSpec
             if (value is <= 0)
             {
                 throw new ArgumentException($"model spec '{Name}': {field} must be positive, got {value}");
+            }
+            if (value > MaxDimension)
+            {
+                throw new ArgumentException($"model spec '{Name}': {field} is {value}; at most {MaxDimension} is accepted");
             }
         }
         if (string.IsNullOrWhiteSpace(Name))
@@ -215,15 +222,15 @@ public sealed record CostParameters
                 throw new ArgumentException(message);
             }
         }
-        Check(InnerSteps >= 1, $"inner steps H must be at least 1, got {InnerSteps}");
+        Check(InnerSteps >= 1 && InnerSteps <= Pot.Chain.ChainLimits.MaxClaimedLosses, $"inner steps H must be in 1..{Pot.Chain.ChainLimits.MaxClaimedLosses} (one claimed loss each in the submit transaction), got {InnerSteps}");
         Check(Verifiers >= 1, $"verifiers c must be at least 1, got {Verifiers}");
         Check(ReplayedSteps >= 0 && ReplayedSteps <= InnerSteps, $"replayed steps k must be in 0..H={InnerSteps}, got {ReplayedSteps}");
-        Check(SampledLeaves >= 0 && SampledLeaves <= MerkleMultiProof.MaxLeafCount, $"sampled leaves s must be in 0..{MerkleMultiProof.MaxLeafCount}, got {SampledLeaves}");
+        Check(SampledLeaves >= 0 && SampledLeaves + ReplayedSteps <= Pot.Chain.ChainLimits.MaxAttestationChecks, $"sampled leaves s must be 0 or more with k + s <= {Pot.Chain.ChainLimits.MaxAttestationChecks} (attestation limit), got s = {SampledLeaves}");
         Check(BatchSequences >= 1, $"batch must be at least 1 sequence, got {BatchSequences}");
         Check(SequenceLength is null or >= 1, $"sequence length must be at least 1, got {SequenceLength}");
         Check(EvalRows >= 0, $"evaluation rows must be 0 or more, got {EvalRows}");
         Check(OptimizerBuffers >= 0 && OptimizerBuffers <= 8, $"optimizer buffers must be in 0..8, got {OptimizerBuffers}");
-        Check(Miners >= 1 && Miners <= 1_000_000, $"miners must be in 1..1000000, got {Miners}");
+        Check(Miners >= 1 && Miners <= 100_000, $"miners must be in 1..100000, got {Miners}");
         Check(Validators >= 1 && Validators <= Pot.Chain.ChainLimits.MaxValidators, $"validators must be in 1..{Pot.Chain.ChainLimits.MaxValidators}, got {Validators}");
         Check(WindowBlocks >= 1, $"window W must be at least 1 block, got {WindowBlocks}");
         Check(DiffRatio > 0 && DiffRatio <= 1.01, $"diff ratio must be in (0, 1.01], got {DiffRatio}");

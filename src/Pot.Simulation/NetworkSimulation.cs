@@ -161,9 +161,9 @@ public sealed record NetworkSimulationOptions
         Check(Validators >= 1 && Validators <= ConsensusLimits.MaxValidators, $"validators must be in 1..{ConsensusLimits.MaxValidators}, got {Validators}");
         Check(Rounds >= 1 && Rounds <= 100_000, $"rounds must be in 1..100000, got {Rounds}");
         Check(VerifiersPerSubmission >= 1 && VerifiersPerSubmission <= Validators, $"verifiers per submission must be in 1..{Validators}, got {VerifiersPerSubmission}");
-        Check(WindowBlocks >= 1 && AttestationBlocks >= 0, "window must be at least 1 block and the attestation window 0 or more");
-        Check(BlockIntervalMs >= 1, $"block interval must be positive, got {BlockIntervalMs}");
-        Check(MinerSeconds >= 0 && VerificationSeconds >= 0 && ComputeJitter >= 0 && ComputeJitter < 1, "compute times must be 0 or more and the jitter in [0, 1)");
+        Check(WindowBlocks >= 1 && WindowBlocks <= 10_000 && AttestationBlocks >= 0 && AttestationBlocks <= 10_000, $"window must be 1..10000 blocks and the attestation window 0..10000, got {WindowBlocks} and {AttestationBlocks}");
+        Check(BlockIntervalMs >= 1 && BlockIntervalMs <= 3_600_000, $"block interval must be 1..3600000 ms, got {BlockIntervalMs}");
+        Check(MinerSeconds >= 0 && MinerSeconds <= 1e6 && VerificationSeconds >= 0 && VerificationSeconds <= 1e6 && ComputeJitter >= 0 && ComputeJitter < 1, "compute times must be 0..1000000 s and the jitter in [0, 1)");
         Check(VerifierCores >= 1, $"verifier cores must be at least 1, got {VerifierCores}");
         Check(ModelBytes >= 0 && VerificationFetchBytes >= 0 && SubmitTxBytes >= 0 && AttestTxBytes >= 0 && TxReferenceBytes >= 0 && ConsensusMessageBytes >= 0, "sizes must be 0 or more");
         Check(MinerBandwidth > 0 && ValidatorBandwidth > 0, "bandwidths must be positive");

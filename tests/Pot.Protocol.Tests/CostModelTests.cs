@@ -86,6 +86,8 @@ public sealed class CostModelTests
     [InlineData("""{"name": "x", "layers": 2, "dModel": 65, "heads": 4, "vocab": 100, "context": 32}""", "not a multiple of heads")]
     [InlineData("""{"name": "x", "layers": "2", "dModel": 64, "heads": 4, "vocab": 100, "context": 32}""", "not valid")]
     [InlineData("""{"name": "x",""", "not valid")]
+    [InlineData("""{"name": "x", "layers": 2, "dModel": 9000000000000000000, "heads": 4, "vocab": 100, "context": 32}""", "at most 1073741824")]
+    [InlineData("""{"name": "x", "layers": 100000, "dModel": 65536, "heads": 4, "vocab": 100, "context": 32}""", "exceed the model commitment's limit")]
     public void MalformedSpecsAreRefusedWithAClearMessage(string json, string expected)
     {
         // Proves bad, incomplete, unknown-field and negative-size specs raise ArgumentException naming the problem.

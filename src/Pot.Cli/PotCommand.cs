@@ -22,6 +22,7 @@ public static class PotCommand
         root.Subcommands.Add(NodeCommands.CreateTx());
         root.Subcommands.Add(NodeCommands.CreateDevnet());
         root.Subcommands.Add(ModelCommands.Create());
+        root.Subcommands.Add(CostCommand.Create());
         return root;
     }
 }

@@ -55,13 +55,34 @@ public static class NodeCommands
         return command;
     }
 
+    /// <summary>The compact one-row table <c>pot status</c> prints: the head (height and short hash), PBFT view and
+    /// heights, mempool, validator count, roles; a view change in progress is marked.</summary>
+    /// <param name="status">The node's <c>pot_status</c> result.</param>
+    /// <returns>The table.</returns>
+    public static Table StatusTable(JsonObject status)
+    {
+        string S(string key) => status[key] is JsonNode n ? n.ToJsonString().Trim('"') : "-";
+        string hash = S("headHash");
+        string address = S("address");
+        var roles = status["roles"] is JsonArray a ? string.Join(",", a.Select(r => r?.ToString())) : "-";
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"{Markup.Escape(S("chainId"))} · node {Markup.Escape(S("nodeId"))} {Markup.Escape(address.Length > 16 ? address[..12] + "…" + address[^4..] : address)}")
+            .AddColumn("height").AddColumn("head").AddColumn("view").AddColumn("pbft height").AddColumn("checkpoint")
+            .AddColumn("mempool").AddColumn("uncertified").AddColumn("validators").AddColumn("roles");
+        bool changing = status["changingView"] is JsonValue cv && cv.TryGetValue(out bool c) && c;
+        table.AddRow(Markup.Escape(S("height")), Markup.Escape(hash.Length > 12 ? hash[..12] + "…" : hash),
+            Markup.Escape(S("view")) + (changing ? " [yellow](changing)[/]" : ""), Markup.Escape(S("consensusHeight")), Markup.Escape(S("stableCheckpoint")),
+            Markup.Escape(S("mempool")), Markup.Escape(S("uncertifiedPayloads")), Markup.Escape(S("validators")), Markup.Escape(roles.Length == 0 ? "-" : roles));
+        return table;
+    }
+
     /// <summary>Creates <c>pot status</c>.</summary>
     /// <returns>The command.</returns>
     public static Command CreateStatus()
     {
         var rpc = RpcOption();
         var json = CliSupport.JsonOption();
-        var command = new Command("status", "Show a node's status: chain id, head height and hash, PBFT view and height, mempool size.") { rpc, json };
+        var command = new Command("status", "Show a node's status as a compact table: chain id, node, head height and hash, PBFT view, height and checkpoint, mempool, uncertified payloads, validators, roles (--json: the full pot_status object). The node's dashboard is at its API URL in a browser.") { rpc, json };
         command.SetAction(async (r, cancellation) => await RunAsync(async () =>
         {
             var status = (JsonObject)(await CallAsync(r.GetValue(rpc)!, "pot_status", [], cancellation).ConfigureAwait(false))!;
@@ -70,9 +91,7 @@ public static class NodeCommands
                 Console.WriteLine(status.ToJsonString());
                 return 0;
             }
-            var table = new Table().AddColumn("field").AddColumn("value");
-            foreach (var (k, v) in status) table.AddRow(Markup.Escape(k), Markup.Escape(v?.ToJsonString().Trim('"') ?? "null"));
-            AnsiConsole.Write(table);
+            AnsiConsole.Write(StatusTable(status));
             return 0;
         }).ConfigureAwait(false));
         return command;

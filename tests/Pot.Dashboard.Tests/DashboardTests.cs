@@ -155,6 +155,9 @@ public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper outpu
         Assert.Equal("5", second.Response.Headers.RetryAfter.ToString());
 
         hub.Publish(new JsonObject { ["type"] = "block", ["height"] = 2 });
+        // The stream writes the event asynchronously; wait for it before the client goes away.
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < until && !System.Text.Encoding.UTF8.GetString(firstBody.ToArray()).Contains("event: block", StringComparison.Ordinal)) await Task.Delay(20);
         await firstGone.CancelAsync();
         await serving;
         Assert.Equal(0, hub.ClientCount);

@@ -70,6 +70,7 @@ public static class DashboardEndpoints
         var api = app.MapGroup("").RequireHost($"*:{port}").RequireRateLimiting("api");
         var cache = new BlockDigests(core);
         var health = new PeerHealth(core, config);
+        app.Lifetime.ApplicationStopped.Register(health.Dispose);
         var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
 
         async Task Serve(HttpContext ctx, string name)
@@ -101,7 +102,7 @@ public static class DashboardEndpoints
         // Whether some component maps the per-task round history (the protocol roles add it); the page
         // asks for it only when it exists, so a node without it shows "no rounds yet" and logs no 404.
         var rounds = new Lazy<bool>(() => ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
-            .Any(e => string.Equals(e.RoutePattern.RawText?.TrimEnd('/'), RoundsRoute, StringComparison.OrdinalIgnoreCase)));
+            .Any(e => SameRoute(e.RoutePattern.RawText, RoundsRoute)));
         api.MapGet("/api/tasks", ctx => Json(ctx, Tasks(core, rounds.Value)));
         api.MapGet("/api/activity", async ctx =>
         {
@@ -115,6 +116,16 @@ public static class DashboardEndpoints
             }
             await Json(ctx, Activity(core, cache, blocks)).ConfigureAwait(false);
         });
+    }
+
+    /// <summary>Whether two route templates match the same paths (parameter names and constraints ignored).</summary>
+    /// <param name="a">A template.</param>
+    /// <param name="b">Another.</param>
+    /// <returns>True when equal up to parameter names.</returns>
+    public static bool SameRoute(string? a, string? b)
+    {
+        static string Norm(string? t) => System.Text.RegularExpressions.Regex.Replace((t ?? "").Trim('/'), @"\{[^}]*\}", "{}").ToLowerInvariant();
+        return a is not null && b is not null && Norm(a) == Norm(b);
     }
 
     private static Task Json(HttpContext ctx, JsonNode node)
@@ -363,7 +374,7 @@ public static class DashboardEndpoints
     /// while nobody watches) and answers with the latest results. A probe is one HTTP/2 GET of
     /// <c>/p2p/block/0</c> on the peer endpoint; any HTTP answer (it is 404) counts as reachable.
     /// </summary>
-    private sealed class PeerHealth
+    private sealed class PeerHealth : IDisposable
     {
         private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(2);
         private static readonly TimeSpan ProbeTimeout = TimeSpan.FromMilliseconds(1500);
@@ -388,6 +399,8 @@ public static class DashboardEndpoints
             };
             _ = core;
         }
+
+        public void Dispose() => _http.Dispose();
 
         public PeerState? Get(string hex) => _states.TryGetValue(hex, out var s) ? s : null;
 

@@ -96,7 +96,7 @@ public sealed class DashboardNetwork : IAsyncLifetime
     private static bool MapFakeRounds(WebApplication app, int apiPort)
     {
         bool real = ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
-            .Any(e => string.Equals(e.RoutePattern.RawText, DashboardEndpoints.RoundsRoute, StringComparison.OrdinalIgnoreCase));
+            .Any(e => DashboardEndpoints.SameRoute(e.RoutePattern.RawText, DashboardEndpoints.RoundsRoute));
         if (real) return false;
         app.MapGet(DashboardEndpoints.RoundsRoute, (HttpContext ctx, string id) =>
         {

@@ -257,3 +257,18 @@ public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper outpu
         Assert.NotNull(DashboardEndpoints.Asset("app.js"));
     }
 }
+
+/// <summary>The page's detection of the round-history route.</summary>
+public sealed class RoundsRouteDetectionTests
+{
+    [Theory]
+    [InlineData("/api/task/{id}/rounds", true)]
+    [InlineData("api/task/{taskId:long}/rounds/", true)]
+    [InlineData("/API/Task/{x}/Rounds", true)]
+    [InlineData("/api/task/{id}/round", false)]
+    [InlineData("/api/task/{id}/rounds/{n}", false)]
+    [InlineData("/api/tasks/{id}/rounds", false)]
+    [InlineData(null, false)]
+    public void SameRoute_IgnoresParameterNamesOnly(string? template, bool same) =>
+        Assert.Equal(same, DashboardEndpoints.SameRoute(template, DashboardEndpoints.RoundsRoute));
+}

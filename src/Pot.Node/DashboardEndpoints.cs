@@ -98,12 +98,15 @@ public static class DashboardEndpoints
         }), stopping));
 
         api.MapGet("/api/validators", ctx => Json(ctx, Validators(core, cache, health)));
-        api.MapGet("/api/participants", ctx => Json(ctx, Participants(core)));
+        // State scans run at most once per committed height, however many viewers poll.
+        var participants = new PerHeight(core);
+        var tasks = new PerHeight(core);
+        api.MapGet("/api/participants", ctx => Json(ctx, participants.Get(() => Participants(core))));
         // Whether some component maps the per-task round history (the protocol roles add it); the page
         // asks for it only when it exists, so a node without it shows "no rounds yet" and logs no 404.
         var rounds = new Lazy<bool>(() => ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
             .Any(e => SameRoute(e.RoutePattern.RawText, RoundsRoute)));
-        api.MapGet("/api/tasks", ctx => Json(ctx, Tasks(core, rounds.Value)));
+        api.MapGet("/api/tasks", ctx => Json(ctx, tasks.Get(() => Tasks(core, rounds.Value))));
         api.MapGet("/api/activity", async ctx =>
         {
             int blocks = DefaultActivityBlocks;
@@ -287,6 +290,31 @@ public static class DashboardEndpoints
             ["fromHeight"] = from, ["toHeight"] = head, ["transactions"] = transactions,
             ["submissions"] = submissions, ["attestations"] = attestations, ["fraudProofs"] = proofs, ["finalizations"] = finals, ["slashRecords"] = slashRecords,
         };
+    }
+
+    /// <summary>The last answer of a state scan, reused while the head height is unchanged (answers are never mutated after they are built).</summary>
+    private sealed class PerHeight(NodeCore core)
+    {
+        private readonly object _gate = new();
+        private ulong _height = ulong.MaxValue;
+        private JsonObject? _value;
+
+        public JsonObject Get(Func<JsonObject> compute)
+        {
+            ulong head = core.Read(v => v.Store.Height);
+            lock (_gate)
+            {
+                if (_value is not null && _height == head) return _value;
+            }
+            var value = compute();
+            ulong at = value["height"]?.GetValue<ulong>() ?? head;
+            lock (_gate)
+            {
+                _height = at;
+                _value = value;
+            }
+            return value;
+        }
     }
 
     /// <summary>What the dashboard keeps of one committed block (blocks never change once certified, so digests are cached).</summary>

@@ -71,15 +71,17 @@ public sealed class CliDocsTests
         };
         var writer = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = 160;
+        console.Profile.Width = 80;
         console.Write(NodeCommands.StatusTable(status));
         string text = writer.ToString();
         string[] lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length <= 6, text); // title, borders, header, one row
+        Assert.True(lines.Length <= 6, text); // title, borders, header, one row: nothing wraps at 80 columns
         Assert.Contains("pot-devnet", text);
-        Assert.Contains("bbbbbbbbbbbb…", text);
-        Assert.DoesNotContain(new string('b', 13), text);
-        Assert.Contains("3 (changing)", text);
+        Assert.Contains("bbbbbbbb…", text);
+        Assert.DoesNotContain(new string('b', 9), text);
+        Assert.Contains("50/48", text);
+        Assert.Contains("│ 3*", text);
+        Assert.Contains("view change in progress", text);
         Assert.Contains("events,miner", text);
         Assert.Contains("42", text);
     }

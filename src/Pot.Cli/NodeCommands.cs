@@ -55,13 +55,35 @@ public static class NodeCommands
         return command;
     }
 
+    /// <summary>The compact one-row table <c>pot status</c> prints (fits 80 columns): head height and short hash,
+    /// PBFT view (a view change in progress is marked with * and in the title), PBFT height and stable checkpoint, mempool, validator
+    /// count, roles; chain id and node in the title.</summary>
+    /// <param name="status">The node's <c>pot_status</c> result.</param>
+    /// <returns>The table.</returns>
+    public static Table StatusTable(JsonObject status)
+    {
+        string S(string key) => status[key] is JsonNode n ? n.ToJsonString().Trim('"') : "-";
+        string hash = S("headHash");
+        string address = S("address");
+        var roles = status["roles"] is JsonArray a ? string.Join(",", a.Select(r => r?.ToString())) : "-";
+        bool changing = status["changingView"] is JsonValue cv && cv.TryGetValue(out bool c) && c;
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"{Markup.Escape(S("chainId"))} · node {Markup.Escape(S("nodeId"))} {Markup.Escape(address.Length > 16 ? address[..10] + "…" + address[^4..] : address)}"
+                + (changing ? " · [yellow]view change in progress[/]" : ""));
+        foreach (string column in new[] { "height", "head", "view", "pbft/ckpt", "mempool", "vals", "roles" }) table.AddColumn(new TableColumn(column).NoWrap());
+        table.AddRow(Markup.Escape(S("height")), Markup.Escape(hash.Length > 8 ? hash[..8] + "…" : hash),
+            Markup.Escape(S("view")) + (changing ? "[yellow]*[/]" : ""), Markup.Escape(S("consensusHeight") + "/" + S("stableCheckpoint")),
+            Markup.Escape(S("mempool")), Markup.Escape(S("validators")), Markup.Escape(roles.Length == 0 ? "-" : roles));
+        return table;
+    }
+
     /// <summary>Creates <c>pot status</c>.</summary>
     /// <returns>The command.</returns>
     public static Command CreateStatus()
     {
         var rpc = RpcOption();
         var json = CliSupport.JsonOption();
-        var command = new Command("status", "Show a node's status: chain id, head height and hash, PBFT view and height, mempool size.") { rpc, json };
+        var command = new Command("status", "Show a node's status as a compact table: chain id, node, head height and hash, PBFT view, height and stable checkpoint, mempool, validators, roles (--json: the full pot_status object, with uncertified payloads and the fee floor). The node's live dashboard is at its API URL in a browser.") { rpc, json };
         command.SetAction(async (r, cancellation) => await RunAsync(async () =>
         {
             var status = (JsonObject)(await CallAsync(r.GetValue(rpc)!, "pot_status", [], cancellation).ConfigureAwait(false))!;
@@ -70,9 +92,7 @@ public static class NodeCommands
                 Console.WriteLine(status.ToJsonString());
                 return 0;
             }
-            var table = new Table().AddColumn("field").AddColumn("value");
-            foreach (var (k, v) in status) table.AddRow(Markup.Escape(k), Markup.Escape(v?.ToJsonString().Trim('"') ?? "null"));
-            AnsiConsole.Write(table);
+            AnsiConsole.Write(StatusTable(status));
             return 0;
         }).ConfigureAwait(false));
         return command;

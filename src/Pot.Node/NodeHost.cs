@@ -72,7 +72,8 @@ public static class NodeHost
         var metrics = new NodeMetrics();
         var transport = new HttpPeerTransport(peers);
         var chunks = ChunkStore.Open(Path.Combine(config.DataDir, "chunks"));
-        var core = new NodeCore(config, genesis, key, transport, new LocalChunkService(chunks), roles ?? [], metrics);
+        var events = new BlockEvents(); // first role: the dashboard's event stream never waits behind a protocol role
+        var core = new NodeCore(config, genesis, key, transport, new LocalChunkService(chunks), [events, .. roles ?? []], metrics);
         builder.Services.AddSingleton(core);
         builder.Services.AddHostedService(_ => new NodeLifetime(core, transport, chunks));
         builder.Services.AddRateLimiter(o =>
@@ -93,6 +94,7 @@ public static class NodeHost
         MapPeerRoutes(app, core, metrics, config, p2p.Port);
         MapApiRoutes(app, core, rpc, metrics, config, api.Port);
         ModelRoutes.Map(app, core, chunks, api.Port);
+        DashboardEndpoints.Map(app, core, events, config, api.Port);
         return app;
     }
 

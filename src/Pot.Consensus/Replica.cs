@@ -662,7 +662,8 @@ public sealed partial class Replica
         if (!_slots.TryGetValue(height, out var slot) || slot.PrePrepare is not { } pp || pp.View != _view) return;
         var set = Config(height);
         int primary = set.Primary(pp.View);
-        if (!slot.Prepares.TryGetValue(pp.View, out var prepares)) return;
+        // With one validator the quorum is 1 and 2f = 0 prepares are needed: no prepare entry exists then.
+        var prepares = slot.Prepares.TryGetValue(pp.View, out var logged) ? logged : new Dictionary<int, Prepare>();
         var matching = prepares.Values
             .Where(p => p.Sender != primary && set.Contains(p.Sender) && p.Digest.AsSpan().SequenceEqual(pp.Digest))
             .OrderBy(p => p.Sender).Take(set.Quorum - 1).ToArray();

@@ -58,6 +58,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     private readonly Replica _replica;
     private readonly IPeerTransport _peers;
     private readonly IConsensusVerifier _verifier;
+    private readonly ConsensusOutbound _outbound;
     private readonly byte[][] _validatorAddresses;
     private readonly byte[][] _validatorKeys;
     private readonly int _quorum;
@@ -132,6 +133,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         var verifier = new Ed25519ConsensusVerifier(Enumerable.Range(0, n).ToDictionary(i => i, i => _validatorKeys[i]));
         _verifier = verifier;
         var signer = new Ed25519ConsensusSigner(NodeId, key.ExportSeed());
+        _outbound = new ConsensusOutbound(peers, signer, config.Byzantine, ConflictingPayload, metrics);
         // Committed payloads the chain has not judged yet (a crash between the PBFT commit and the
         // certificate) are judged again in PBFT order; ones at or below the store's head are skipped.
         var blocks = new SortedDictionary<long, byte[]>();
@@ -167,8 +169,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
                     _log.Append(p.Record);
                     break;
                 case SendOutput s:
-                    byte[] bytes = MessageCodec.Encode(s.Message);
-                    foreach (int to in s.To) _peers.Post(to, "/p2p/consensus", bytes);
+                    _outbound.Send(s.To, s.Message);
                     Metrics.MessagesSent.Inc(s.To.Length);
                     break;
                 case SetTimerOutput t:
@@ -524,6 +525,16 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         {
             return true;
         }
+    }
+
+    // Test-only Byzantine switch (see ConsensusOutbound): another valid block for the same height —
+    // the batch without its last transaction, or the same batch one millisecond later.
+    private byte[] ConflictingPayload(PrePrepare pp)
+    {
+        if (pp.Payload.Length == 0) return [];
+        var block = Block.Decode(pp.Payload);
+        var txs = block.Transactions.Count > 1 ? block.Transactions.Take(block.Transactions.Count - 1) : block.Transactions;
+        return _store.Ledger.BuildBlock(txs, block.Header.Proposer, block.Header.View, block.Header.TimeMs + 1, out _).Encode();
     }
 
     // ------------------------------------------------------------------ reads (RPC)

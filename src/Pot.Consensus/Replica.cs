@@ -742,11 +742,9 @@ public sealed partial class Replica
         _states.Add(state);
         if (_proposals is not null)
         {
-            foreach (var tx in _proposals.TransactionsOf(payload))
-            {
-                _pool.Remove(tx);
-                _committedTransactions.Add(tx);
-            }
+            // With a proposal builder the host owns transaction state: a payload it later judges
+            // invalid (and skips) may carry transactions it submits again, so none is remembered here.
+            foreach (var tx in _proposals.TransactionsOf(payload)) _pool.Remove(tx);
         }
         else if (TransactionBatch.TryDecode(payload, out var transactions))
         {

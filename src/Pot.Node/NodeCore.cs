@@ -67,6 +67,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     private readonly Dictionary<string, ulong> _txHeights = new();
     private readonly CancellationTokenSource _stop = new();
     private (Block Block, byte[] Bytes)? _awaitingCertificate;
+    private readonly List<Transaction> _refeed = new();
     private long _timerSequence;
     private bool _disposed;
 
@@ -311,7 +312,25 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     // Judges committed payloads strictly in PBFT order. A payload waits while the block before it
     // collects its certificate, so each judgement is made against the state after every earlier
     // payload: the same on every honest node, which is what makes the skip of invalid blocks safe.
+    //
+    // The replica forgets the transactions of every payload it executes; when the chain skips a
+    // payload (invalid, or its height was already filled by catch-up), the payload's transactions
+    // still in the mempool are handed back to the replica. Without that they sat in every mempool
+    // while no replica had a request pending: no proposal, no view timer, the chain stalled.
     private void AdvanceChain()
+    {
+        for (int round = 0; round < 64; round++)
+        {
+            AdvanceChainOnce();
+            if (_refeed.Count == 0) return;
+            var again = _refeed.Where(tx => _mempool.Contains(tx.Hash)).ToArray();
+            _refeed.Clear();
+            foreach (var tx in again) Run(new ClientRequestInput(tx.Encode()));
+            Metrics.RequeuedTransactions.Inc(again.Length);
+        }
+    }
+
+    private void AdvanceChainOnce()
     {
         while (true)
         {
@@ -339,11 +358,16 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
                 Metrics.SkippedPayloads.Inc();
                 continue;
             }
-            if (block.Header.Height <= _store.Height) continue; // already committed through catch-up
+            if (block.Header.Height <= _store.Height)
+            {
+                _refeed.AddRange(block.Transactions); // that height was filled through catch-up
+                continue;
+            }
             var verdict = _store.ValidateProposal(payload);
             if (!verdict.IsValid)
             {
                 Metrics.SkippedPayloads.Inc();
+                _refeed.AddRange(block.Transactions);
                 continue;
             }
             byte[] sig = _key.Sign(CommitCertificate.SignatureType, block.Hash);

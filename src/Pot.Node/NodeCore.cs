@@ -290,6 +290,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         lock (_gate)
         {
             if (_disposed) return Admission.Ok;
+            if (_store.GetHeight(hash) is ulong certified) return Admission.No(RejectReason.Duplicate, $"block {Hex.Encode(hash)[..16]} is already certified at height {certified}");
             if (!AddSignature(hash, _validatorAddresses[who], sig)) return Admission.No(RejectReason.Duplicate, "block signature already known");
             AdvanceChain();
         }

@@ -10,6 +10,7 @@ namespace Pot.Node.Tests;
 /// the test writes "SKIPPED: ..." to its output and returns (it shows as passed); set
 /// POT_REQUIRE_NETNS=1 to make that a failure instead (for machines that must run it).
 /// </summary>
+[Collection("OS processes")]
 public sealed class NetnsPartitionTests(ITestOutputHelper output)
 {
     private static (int Exit, string Error) Ip(params string[] args)

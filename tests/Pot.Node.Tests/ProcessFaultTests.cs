@@ -3,6 +3,7 @@ using Pot.Commitments.Keys;
 namespace Pot.Node.Tests;
 
 /// <summary>Crash faults with real OS processes: `pot node` children killed with SIGKILL under load.</summary>
+[Collection("OS processes")]
 public sealed class ProcessFaultTests
 {
     // Runs the common scenario: 4 validator processes under a steady load of signed transfers; the

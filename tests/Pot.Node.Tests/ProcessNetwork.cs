@@ -74,7 +74,7 @@ public sealed class ProcessNetwork : IAsyncDisposable
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         _processes[index] = p;
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(120));
         while (DateTime.UtcNow < deadline)
         {
             if (p.HasExited) throw new InvalidOperationException($"node {index} exited with {p.ExitCode}: {Log(index)}");

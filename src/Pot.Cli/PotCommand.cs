@@ -21,6 +21,8 @@ public static class PotCommand
         root.Subcommands.Add(NodeCommands.CreateStatus());
         root.Subcommands.Add(NodeCommands.CreateTx());
         root.Subcommands.Add(NodeCommands.CreateDevnet());
+        root.Subcommands.Add(ModelCommands.Create());
+        root.Subcommands.Add(CostCommand.Create());
         return root;
     }
 }

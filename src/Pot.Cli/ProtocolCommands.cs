@@ -26,7 +26,7 @@ public static class ProtocolCommands
         var seed = new Option<ulong>("--seed") { Description = "Seed of the simulated keys (and so of every beacon).", DefaultValueFactory = _ => 1UL };
         var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the RocksDB stores (chain, one chunk store per miner and per validator); kept afterwards. Default: a temporary directory, deleted at the end." };
         var evalRows = new Option<int?>("--eval-rows") { Description = "Rows of each usefulness / own-data evaluation batch (default 32; 128 for tiny)." };
-        var json = new Option<bool>("--json") { Description = "The last stdout line is one JSON object with the totals (rounds, initialLoss, finalLoss, accepted, rejected, slashedHonest, slashedCheaters, cheatersUndetected, verifierCpuSeconds, minerCpuSeconds, and more)." };
+        var json = new Option<bool>("--json") { Description = "The last stdout line is one JSON object with the totals (rounds, initialLoss, finalLoss, initialAccuracy, finalAccuracy, accepted, rejected, slashedHonest, slashedCheaters, cheatersUndetected, verifierCpuSeconds, minerCpuSeconds, and more)." };
         var command = new Command("protocol", "Simulate Proof-of-Training rounds in one process on the real chain: a genesis and a create-task transaction, blocks built by the ledger and committed with certificates signed by every validator into a RocksDB chain store; miners train and commit (RocksDB chunk stores), verifiers check and attest, fraud proofs are judged by the chain's protocol rules, rounds finalize, the primary aggregates and validators spot-check it. Exit code 1 when an honest party was slashed or the chain refused a transaction the harness expected to apply.")
         {
             validators, minersOpt, cheaters, rounds, task, innerSteps, lazy, malicious, seed, dataDir, evalRows, json,
@@ -57,7 +57,7 @@ public static class ProtocolCommands
                 Task = protocolTask, Validators = r.GetValue(validators), Miners = strategies, Rounds = r.GetValue(rounds),
                 VerifierStrategies = verifierStrategies, Seed = r.GetValue(seed), DataDirectory = r.GetValue(dataDir),
             }, round => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"round {round.Round}: held-out loss {round.ValidationLoss:F4}, accepted {round.Accepted}, rejected {round.Rejected}, aggregation leaf failures {round.AggregationLeafFailures}")));
+                $"round {round.Round}: held-out loss {round.ValidationLoss:F4}{(round.ValidationAccuracy is { } acc ? $", accuracy {acc:P1}" : "")}, accepted {round.Accepted}, rejected {round.Rejected}, aggregation leaf failures {round.AggregationLeafFailures}")));
             foreach (var s in report.Submissions.Where(s => !s.Accepted || s.Cheated))
             {
                 Console.WriteLine($"  round {s.Round} miner {s.Miner} ({ProtocolSimulation.StrategyName(s.Strategy)}): {(s.Accepted ? "accepted" : "rejected")}{(s.Slashed ? ", slashed" : "")} {s.RejectedBy}");
@@ -72,6 +72,8 @@ public static class ProtocolCommands
                     ["rounds"] = report.Rounds,
                     ["initialLoss"] = report.InitialLoss,
                     ["finalLoss"] = report.FinalLoss,
+                    ["initialAccuracy"] = report.InitialAccuracy,
+                    ["finalAccuracy"] = report.FinalAccuracy,
                     ["accepted"] = report.Accepted,
                     ["rejected"] = report.Rejected,
                     ["slashedHonest"] = report.SlashedHonest,
@@ -86,6 +88,7 @@ public static class ProtocolCommands
                     ["supplyConserved"] = report.SupplyConserved,
                     ["finalModelRoot"] = report.FinalModelRoot,
                     ["lossByRound"] = new JsonArray(report.RoundReports.Select(x => (JsonNode)JsonValue.Create(x.ValidationLoss)).ToArray()),
+                    ["accuracyByRound"] = new JsonArray(report.RoundReports.Select(x => (JsonNode?)JsonValue.Create(x.ValidationAccuracy)).ToArray()),
                     ["chainHeight"] = report.ChainHeight,
                     ["verifierCpuSecondsByCheck"] = new JsonObject(Enum.GetValues<CheckKind>().Where(k => k != CheckKind.None)
                         .Select(k => KeyValuePair.Create(k.ToString(), (JsonNode?)JsonValue.Create(Math.Round(report.Checks.Seconds(k), 4))))),

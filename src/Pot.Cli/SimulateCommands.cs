@@ -15,6 +15,7 @@ public static class SimulateCommands
         var simulate = new Command("simulate", "Run deterministic, seed-replayable simulations.");
         simulate.Subcommands.Add(CreateConsensus());
         simulate.Subcommands.Add(ProtocolCommands.CreateProtocolSimulation());
+        simulate.Subcommands.Add(SimulateNetworkCommand.Create());
         return simulate;
     }
 

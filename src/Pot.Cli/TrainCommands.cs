@@ -204,13 +204,14 @@ public static class TrainCommands
     /// <returns>The command.</returns>
     public static Command CreateEval()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint directory written by pot train --out.", Required = true };
+        var source = new ModelSourceOptions("Checkpoint directory written by pot train --out (or give --rpc URL --task ID [--height H] to evaluate a chain task's model, downloaded and verified against the chain's model root).");
         var threads = new Option<int>("--threads") { Description = "Worker threads.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
-        var command = new Command("eval", "Evaluate a saved checkpoint: validation loss, and accuracy where the task has one.") { checkpoint, threads, json };
+        var command = new Command("eval", "Evaluate a saved checkpoint or a chain task's model: validation loss, and accuracy where the task has one.") { threads, json };
+        source.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var trainer = TrainingCheckpoint.Load(r.GetValue(checkpoint)!);
+            var trainer = source.IsRemote(r) ? source.Download(r).ToTrainer() : TrainingCheckpoint.Load(r.GetValue(source.Checkpoint)!);
             var eval = trainer.Trainable.Evaluate(new Parallelism(r.GetValue(threads)));
             var result = new JsonObject
             {
@@ -239,19 +240,20 @@ public static class TrainCommands
     /// <returns>The command.</returns>
     public static Command CreateGenerate()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint directory of a token model (addition, kjv).", Required = true };
+        var source = new ModelSourceOptions("Checkpoint directory of a token model (addition, kjv), or give --rpc URL --task ID [--height H] to use a chain task's model (downloaded and verified against the chain's model root).");
         var prompt = new Option<string>("--prompt") { Description = "Prompt text, e.g. \"12+34=\" for addition.", Required = true };
         var tokens = new Option<int?>("--tokens") { Description = "Tokens to generate (default: the answer length for addition, 200 otherwise)." };
         var temperature = new Option<float>("--temperature") { Description = "0 for greedy decoding, otherwise the sampling temperature.", DefaultValueFactory = _ => 0f };
         var seed = new Option<ulong>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 1UL };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
-        var command = new Command("generate", "Continue a prompt with a saved token model. For addition the answer is decoded (digits are generated low digit first).")
+        var command = new Command("generate", "Continue a prompt with a saved token model or a chain task's model. For addition the answer is decoded (digits are generated low digit first).")
         {
-            checkpoint, prompt, tokens, temperature, seed, json,
+            prompt, tokens, temperature, seed, json,
         };
+        source.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var trainer = TrainingCheckpoint.Load(r.GetValue(checkpoint)!);
+            var trainer = source.IsRemote(r) ? source.Download(r).ToTrainer() : TrainingCheckpoint.Load(r.GetValue(source.Checkpoint)!);
             if (trainer.Trainable is not TokenTrainable token)
             {
                 throw new ArgumentException($"task {trainer.Config.Task} is not a text task; generate works on addition and kjv checkpoints");

@@ -92,6 +92,7 @@ public static class NodeHost
         var rpc = new RpcMethods(core);
         MapPeerRoutes(app, core, metrics, config, p2p.Port);
         MapApiRoutes(app, core, rpc, metrics, config, api.Port);
+        ModelRoutes.Map(app, core, chunks, api.Port);
         return app;
     }
 

@@ -76,7 +76,11 @@ public sealed record SubmissionReport(ulong Round, int Miner, MinerStrategy Stra
 /// <param name="Accepted">Accepted submissions.</param>
 /// <param name="Rejected">Rejected submissions (including those refused at inclusion).</param>
 /// <param name="AggregationLeafFailures">Leaves of θ_{r+1} that validators found inconsistent (0 for an honest primary).</param>
-public sealed record RoundReport(ulong Round, double ValidationLoss, int Accepted, int Rejected, int AggregationLeafFailures);
+public sealed record RoundReport(ulong Round, double ValidationLoss, int Accepted, int Rejected, int AggregationLeafFailures)
+{
+    /// <summary>Held-out accuracy of θ_{r+1} where the task has one (addition: exact match on 1,000 held-out problems); null otherwise or when not evaluated.</summary>
+    public double? ValidationAccuracy { get; init; }
+}
 
 /// <summary>Totals of a simulation.</summary>
 public sealed class SimulationReport
@@ -89,6 +93,12 @@ public sealed class SimulationReport
 
     /// <summary>Held-out loss after the last round.</summary>
     public double FinalLoss { get; set; }
+
+    /// <summary>Held-out accuracy of the initial model (null when the task has no accuracy metric or evaluation is off).</summary>
+    public double? InitialAccuracy { get; set; }
+
+    /// <summary>Held-out accuracy after the last round (null when the task has no accuracy metric or evaluation is off).</summary>
+    public double? FinalAccuracy { get; set; }
 
     /// <summary>Accepted submissions.</summary>
     public int Accepted { get; set; }
@@ -332,8 +342,11 @@ public static class ProtocolSimulation
             CommitExpecting(setup, "setup");
 
             var report = _report;
-            report.InitialLoss = _o.Evaluate ? engine.Evaluate(model, _o.EvaluationBatches).ValidationLoss : double.NaN;
+            var initial = _o.Evaluate ? engine.Evaluate(model, _o.EvaluationBatches) : null;
+            report.InitialLoss = initial?.ValidationLoss ?? double.NaN;
             report.FinalLoss = report.InitialLoss;
+            report.InitialAccuracy = initial?.Accuracy;
+            report.FinalAccuracy = report.InitialAccuracy;
             var minerIndex = _minerKeys.Select((k, i) => (AccountAddress.FromPublicKey(k.PublicKey), i)).ToDictionary(x => x.Item1, x => x.i, StringComparer.Ordinal);
             var verifierIndex = _validatorKeys.Select((k, i) => (AccountAddress.FromPublicKey(k.PublicKey), i)).ToDictionary(x => x.Item1, x => x.i, StringComparer.Ordinal);
             for (int round = 0; round < _o.Rounds; round++)
@@ -509,9 +522,11 @@ public static class ProtocolSimulation
                 }
                 report.Accepted += accepted;
                 report.Rejected += rejected;
-                double loss = _o.Evaluate ? engine.Evaluate(model, _o.EvaluationBatches).ValidationLoss : double.NaN;
+                var evaluation = _o.Evaluate ? engine.Evaluate(model, _o.EvaluationBatches) : null;
+                double loss = evaluation?.ValidationLoss ?? double.NaN;
                 report.FinalLoss = loss;
-                var roundReport = new RoundReport((ulong)round, loss, accepted, rejected, leafFailures);
+                report.FinalAccuracy = evaluation?.Accuracy;
+                var roundReport = new RoundReport((ulong)round, loss, accepted, rejected, leafFailures) { ValidationAccuracy = evaluation?.Accuracy };
                 report.RoundReports.Add(roundReport);
                 progress?.Invoke(roundReport);
             }

@@ -6,6 +6,12 @@ namespace Pot.Benchmarks;
 public static class Program
 {
     /// <summary>Entry point.</summary>
-    /// <param name="args">BenchmarkDotNet arguments, e.g. <c>--filter *Gemm*</c>.</param>
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <param name="args">BenchmarkDotNet arguments, e.g. <c>--filter *Gemm*</c>; or <c>node-throughput [options]</c> for the node load benchmark (see Node/NodeThroughput.cs).</param>
+    /// <returns>Exit code.</returns>
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "node-throughput") return Node.NodeThroughput.Run(args[1..]);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

@@ -662,7 +662,8 @@ public sealed partial class Replica
         if (!_slots.TryGetValue(height, out var slot) || slot.PrePrepare is not { } pp || pp.View != _view) return;
         var set = Config(height);
         int primary = set.Primary(pp.View);
-        if (!slot.Prepares.TryGetValue(pp.View, out var prepares)) return;
+        // With one validator the quorum is 1 and 2f = 0 prepares are needed: no prepare entry exists then.
+        var prepares = slot.Prepares.TryGetValue(pp.View, out var logged) ? logged : new Dictionary<int, Prepare>();
         var matching = prepares.Values
             .Where(p => p.Sender != primary && set.Contains(p.Sender) && p.Digest.AsSpan().SequenceEqual(pp.Digest))
             .OrderBy(p => p.Sender).Take(set.Quorum - 1).ToArray();
@@ -741,11 +742,9 @@ public sealed partial class Replica
         _states.Add(state);
         if (_proposals is not null)
         {
-            foreach (var tx in _proposals.TransactionsOf(payload))
-            {
-                _pool.Remove(tx);
-                _committedTransactions.Add(tx);
-            }
+            // With a proposal builder the host owns transaction state: a payload it later judges
+            // invalid (and skips) may carry transactions it submits again, so none is remembered here.
+            foreach (var tx in _proposals.TransactionsOf(payload)) _pool.Remove(tx);
         }
         else if (TransactionBatch.TryDecode(payload, out var transactions))
         {

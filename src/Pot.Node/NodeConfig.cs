@@ -53,13 +53,20 @@ public sealed record NodeConfig
     /// <summary>Mempool capacity in transactions.</summary>
     public int MempoolCapacity { get; init; } = 10_000;
 
+    /// <summary>
+    /// Test-only fault switch, never for a real validator: "" (default) is honest; "equivocate" makes
+    /// the node send conflicting pre-prepares (as primary) and conflicting prepare/commit digests to
+    /// different peers (see <see cref="ConsensusOutbound"/>).
+    /// </summary>
+    public string Byzantine { get; init; } = ByzantineModes.None;
+
     /// <summary>Every accepted key (section keys for nested values use ':').</summary>
     public static readonly string[] Keys =
     [
         "DataDir", "Genesis", "KeyFile", "PassphraseEnv", "PassphraseFile", "P2pListen", "ApiListen",
         "ViewTimeoutMs", "BatchDelayMs", "CheckpointInterval", "WatermarkWindow", "MaxBlockTransactions",
         "MaxPeerRequestBytes", "MaxApiRequestBytes", "PeerRequestsPerSecond", "ApiRequestsPerSecond",
-        "SyncIntervalMs", "MempoolCapacity",
+        "SyncIntervalMs", "MempoolCapacity", "Byzantine",
     ];
 
     /// <summary>Loads and validates the layered configuration.</summary>
@@ -156,7 +163,10 @@ public sealed record NodeConfig
             ApiRequestsPerSecond = (int)Long("ApiRequestsPerSecond", 500, 1, 1_000_000),
             SyncIntervalMs = Long("SyncIntervalMs", 500, 10, 600_000),
             MempoolCapacity = (int)Long("MempoolCapacity", 10_000, 1, 1_000_000),
+            Byzantine = (c["Byzantine"] ?? "").Trim().ToLowerInvariant(),
         };
+        if (!ByzantineModes.All.Contains(config.Byzantine))
+            throw new NodeConfigException($"configuration key 'Byzantine' = '{config.Byzantine}': expected \"\" (honest) or \"{ByzantineModes.Equivocate}\" (test-only fault switch)");
         if (config.WatermarkWindow % config.CheckpointInterval != 0)
             throw new NodeConfigException($"WatermarkWindow {config.WatermarkWindow} must be a multiple of CheckpointInterval {config.CheckpointInterval}");
         return config;

@@ -58,6 +58,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     private readonly Replica _replica;
     private readonly IPeerTransport _peers;
     private readonly IConsensusVerifier _verifier;
+    private readonly ConsensusOutbound _outbound;
     private readonly byte[][] _validatorAddresses;
     private readonly byte[][] _validatorKeys;
     private readonly int _quorum;
@@ -66,6 +67,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     private readonly Dictionary<string, ulong> _txHeights = new();
     private readonly CancellationTokenSource _stop = new();
     private (Block Block, byte[] Bytes)? _awaitingCertificate;
+    private readonly List<Transaction> _refeed = new();
     private long _timerSequence;
     private bool _disposed;
 
@@ -132,6 +134,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         var verifier = new Ed25519ConsensusVerifier(Enumerable.Range(0, n).ToDictionary(i => i, i => _validatorKeys[i]));
         _verifier = verifier;
         var signer = new Ed25519ConsensusSigner(NodeId, key.ExportSeed());
+        _outbound = new ConsensusOutbound(peers, signer, config.Byzantine, ConflictingPayload, metrics);
         // Committed payloads the chain has not judged yet (a crash between the PBFT commit and the
         // certificate) are judged again in PBFT order; ones at or below the store's head are skipped.
         var blocks = new SortedDictionary<long, byte[]>();
@@ -167,8 +170,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
                     _log.Append(p.Record);
                     break;
                 case SendOutput s:
-                    byte[] bytes = MessageCodec.Encode(s.Message);
-                    foreach (int to in s.To) _peers.Post(to, "/p2p/consensus", bytes);
+                    _outbound.Send(s.To, s.Message);
                     Metrics.MessagesSent.Inc(s.To.Length);
                     break;
                 case SetTimerOutput t:
@@ -288,6 +290,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         lock (_gate)
         {
             if (_disposed) return Admission.Ok;
+            if (_store.GetHeight(hash) is ulong certified) return Admission.No(RejectReason.Duplicate, $"block {Hex.Encode(hash)[..16]} is already certified at height {certified}");
             if (!AddSignature(hash, _validatorAddresses[who], sig)) return Admission.No(RejectReason.Duplicate, "block signature already known");
             AdvanceChain();
         }
@@ -310,7 +313,25 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     // Judges committed payloads strictly in PBFT order. A payload waits while the block before it
     // collects its certificate, so each judgement is made against the state after every earlier
     // payload: the same on every honest node, which is what makes the skip of invalid blocks safe.
+    //
+    // The replica forgets the transactions of every payload it executes; when the chain skips a
+    // payload (invalid, or its height was already filled by catch-up), the payload's transactions
+    // still in the mempool are handed back to the replica. Without that they sat in every mempool
+    // while no replica had a request pending: no proposal, no view timer, the chain stalled.
     private void AdvanceChain()
+    {
+        for (int round = 0; round < 64; round++)
+        {
+            AdvanceChainOnce();
+            if (_refeed.Count == 0) return;
+            var again = _refeed.Where(tx => _mempool.Contains(tx.Hash)).ToArray();
+            _refeed.Clear();
+            foreach (var tx in again) Run(new ClientRequestInput(tx.Encode()));
+            Metrics.RequeuedTransactions.Inc(again.Length);
+        }
+    }
+
+    private void AdvanceChainOnce()
     {
         while (true)
         {
@@ -338,11 +359,16 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
                 Metrics.SkippedPayloads.Inc();
                 continue;
             }
-            if (block.Header.Height <= _store.Height) continue; // already committed through catch-up
+            if (block.Header.Height <= _store.Height)
+            {
+                _refeed.AddRange(block.Transactions); // that height was filled through catch-up
+                continue;
+            }
             var verdict = _store.ValidateProposal(payload);
             if (!verdict.IsValid)
             {
                 Metrics.SkippedPayloads.Inc();
+                _refeed.AddRange(block.Transactions);
                 continue;
             }
             byte[] sig = _key.Sign(CommitCertificate.SignatureType, block.Hash);
@@ -524,6 +550,16 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         {
             return true;
         }
+    }
+
+    // Test-only Byzantine switch (see ConsensusOutbound): another valid block for the same height —
+    // the batch without its last transaction, or the same batch one millisecond later.
+    private byte[] ConflictingPayload(PrePrepare pp)
+    {
+        if (pp.Payload.Length == 0) return [];
+        var block = Block.Decode(pp.Payload);
+        var txs = block.Transactions.Count > 1 ? block.Transactions.Take(block.Transactions.Count - 1) : block.Transactions;
+        return _store.Ledger.BuildBlock(txs, block.Header.Proposer, block.Header.View, block.Header.TimeMs + 1, out _).Encode();
     }
 
     // ------------------------------------------------------------------ reads (RPC)

@@ -295,7 +295,14 @@ public static class NodeHost
             ctx.Response.StatusCode = StatusCodes.Status202Accepted;
             await ctx.Response.WriteAsJsonAsync(new JsonObject { ["id"] = Hex.Encode(System.Security.Cryptography.SHA256.HashData(tx)), ["status"] = "pending" }).ConfigureAwait(false);
         });
-        app.MapMetrics("/metrics", core.Metrics.Registry).RequireHost($"*:{port}");
+        app.MapMetrics("/metrics", core.Metrics.Registry).RequireHost($"*:{port}").RequireRateLimiting("api")
+            .WithMetadata(new Microsoft.AspNetCore.Routing.HttpMethodMetadata(["GET", "HEAD"]));
+        api.MapMethods("/metrics", ["POST", "PUT", "PATCH", "DELETE"], async ctx =>
+        {
+            metrics.Rejected.WithLabels("/metrics", "method").Inc();
+            ctx.Response.Headers.Allow = "GET, HEAD";
+            await Problem(ctx, StatusCodes.Status405MethodNotAllowed, "/metrics is read-only: use GET").ConfigureAwait(false);
+        });
     }
 
     /// <summary>Handles one JSON-RPC 2.0 request body (single object; batches are refused).</summary>

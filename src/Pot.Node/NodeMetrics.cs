@@ -22,6 +22,8 @@ public sealed class NodeMetrics
         MessagesReceived = f.CreateCounter("pot_consensus_messages_received_total", "Consensus messages that passed decoding and signature checks.");
         ConsensusDrops = f.CreateCounter("pot_consensus_dropped_total", "Authentic consensus messages the replica dropped, by reason.", "reason");
         Rejected = f.CreateCounter("pot_requests_rejected_total", "Requests rejected, by endpoint and reason.", "endpoint", "reason");
+        RequeuedTransactions = f.CreateCounter("pot_consensus_requeued_transactions_total", "Transactions of skipped payloads handed back to the replica (still pending in the mempool).");
+        ByzantineMessages = f.CreateCounter("pot_byzantine_conflicting_messages_total", "Conflicting consensus messages sent by the test-only Byzantine switch (0 on an honest node).");
         RpcCalls = f.CreateCounter("pot_rpc_calls_total", "JSON-RPC calls, by method and outcome.", "method", "outcome");
     }
 
@@ -51,6 +53,10 @@ public sealed class NodeMetrics
     public Counter ConsensusDrops { get; }
     /// <summary>pot_requests_rejected_total{endpoint,reason}.</summary>
     public Counter Rejected { get; }
+    /// <summary>pot_consensus_requeued_transactions_total.</summary>
+    public Counter RequeuedTransactions { get; }
+    /// <summary>pot_byzantine_conflicting_messages_total.</summary>
+    public Counter ByzantineMessages { get; }
     /// <summary>pot_rpc_calls_total{method,outcome}.</summary>
     public Counter RpcCalls { get; }
 }

@@ -23,16 +23,22 @@ public interface IPeerTransport
 }
 
 /// <summary>
-/// HTTP/2 cleartext (prior knowledge) transport: one bounded queue and one sender loop per peer, so a
-/// slow or dead peer never blocks consensus. Failed sends are dropped; PBFT retransmits what matters
-/// (view changes, checkpoints) and the catch-up loop fetches blocks.
+/// HTTP/2 cleartext (prior knowledge) transport: per peer, two bounded queues — consensus traffic
+/// (/p2p/consensus, /p2p/blocksig) and transaction gossip (/p2p/tx) — each with its own sender loop
+/// (up to <see cref="MaxInFlight"/> consensus requests in flight on the multiplexed connection; gossip
+/// one at a time, to keep each sender's nonce order), so a
+/// slow or dead peer never blocks consensus, and a burst of gossip never queues consensus messages
+/// behind it. Failed sends are dropped; PBFT retransmits what matters (view changes, checkpoints) and
+/// the catch-up loop fetches blocks.
 /// </summary>
 public sealed class HttpPeerTransport : IPeerTransport, IDisposable
 {
     private const int QueueCapacity = 4096;
+    /// <summary>Requests in flight per peer and queue.</summary>
+    public const int MaxInFlight = 8;
     private readonly HttpClient _client;
     private readonly IReadOnlyDictionary<int, Uri> _peers;
-    private readonly ConcurrentDictionary<int, Channel<(string Path, byte[] Body)>> _queues = new();
+    private readonly ConcurrentDictionary<(int, bool), Channel<(string Path, byte[] Body)>> _queues = new();
     private readonly CancellationTokenSource _stop = new();
 
     /// <summary>Creates the transport.</summary>
@@ -61,41 +67,60 @@ public sealed class HttpPeerTransport : IPeerTransport, IDisposable
     public void Post(int nodeId, string path, byte[] body)
     {
         if (!_peers.ContainsKey(nodeId)) return;
-        var queue = _queues.GetOrAdd(nodeId, id =>
+        bool gossip = path == "/p2p/tx";
+        var queue = _queues.GetOrAdd((nodeId, gossip), key =>
         {
             var ch = Channel.CreateBounded<(string, byte[])>(new BoundedChannelOptions(QueueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
-            _ = Task.Run(() => SendLoop(id, ch.Reader));
+            _ = Task.Run(() => SendLoop(key.Item1, ch.Reader, key.Item2 ? 1 : MaxInFlight));
             return ch;
         });
         queue.Writer.TryWrite((path, body));
     }
 
-    private async Task SendLoop(int nodeId, ChannelReader<(string Path, byte[] Body)> reader)
+    // Gossip keeps one request in flight: a sender's transactions then reach the peer in nonce order
+    // (its mempool refuses nonce gaps); consensus messages need no order.
+    private async Task SendLoop(int nodeId, ChannelReader<(string Path, byte[] Body)> reader, int inFlight)
     {
         Uri baseUri = _peers[nodeId];
+        using var slots = new SemaphoreSlim(inFlight);
         try
         {
             while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
             {
                 while (reader.TryRead(out var item))
                 {
-                    try
-                    {
-                        using var content = new ByteArrayContent(item.Body);
-                        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                        using var response = await _client.PostAsync(new Uri(baseUri, item.Path), content, _stop.Token).ConfigureAwait(false);
-                        if (!response.IsSuccessStatusCode) Interlocked.Increment(ref _failures);
-                    }
-                    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
-                    {
-                        Interlocked.Increment(ref _failures);
-                        if (_stop.IsCancellationRequested) return;
-                    }
+                    await slots.WaitAsync(_stop.Token).ConfigureAwait(false);
+                    _ = SendOne(baseUri, item.Path, item.Body, slots);
                 }
             }
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    private async Task SendOne(Uri baseUri, string path, byte[] body, SemaphoreSlim slots)
+    {
+        try
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            using var response = await _client.PostAsync(new Uri(baseUri, path), content, _stop.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode) Interlocked.Increment(ref _failures);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or ObjectDisposedException)
+        {
+            Interlocked.Increment(ref _failures);
+        }
+        finally
+        {
+            try
+            {
+                slots.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
         }
     }
 

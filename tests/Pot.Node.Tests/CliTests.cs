@@ -4,6 +4,9 @@ using Pot.Commitments.Keys;
 
 namespace Pot.Node.Tests;
 
+// Shares a collection with the other tests that start `pot` processes, so they do not starve each
+// other of CPU (the devnet flake, docs/node.md "Liveness under CPU starvation").
+[Collection("OS processes")]
 public sealed class CliTests
 {
     private static (int Exit, string Out, string Err) Pot(params string[] args)

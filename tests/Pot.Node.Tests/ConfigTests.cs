@@ -60,6 +60,10 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("not valid JSON", ex.Message);
         ex = Assert.Throws<NodeConfigException>(() => NodeConfig.Load(file, ["CheckpointInterval=5"], new Dictionary<string, string>()));
         Assert.Contains("multiple of CheckpointInterval", ex.Message);
+        ex = Assert.Throws<NodeConfigException>(() => NodeConfig.Load(file, ["Byzantine=lie"], new Dictionary<string, string>()));
+        Assert.Contains("'Byzantine' = 'lie'", ex.Message);
+        Assert.Equal("", NodeConfig.Load(file, [], new Dictionary<string, string>()).Byzantine);
+        Assert.Equal("equivocate", NodeConfig.Load(file, ["Byzantine=Equivocate"], new Dictionary<string, string>()).Byzantine);
     }
 
     // Proves every persist-record kind survives the consensus log on RocksDB across a reopen, and a flipped byte is detected.

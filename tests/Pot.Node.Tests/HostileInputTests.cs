@@ -142,4 +142,84 @@ public sealed class HostileInputTests
         string metrics = await net.Http.GetStringAsync(net.Nodes[0].ApiUrl + "/metrics");
         Assert.Contains("reason=\"rate_limited\"", metrics);
     }
+
+    // Proves the endpoints the test above does not reach: block fetch (/p2p/block/{h}), block-signature
+    // and transaction replays on the peer port, oversized and batched JSON-RPC, every /api GET route
+    // with malformed parameters, wrongly signed /api/tx, and a write to /metrics. Each gets a clear
+    // 4xx (or a JSON-RPC error), is counted in /metrics, and head, mempool and accounts stay as they were.
+    [Fact]
+    public async Task HostileRequestsToBlockFetchApiRoutesAndMetricsChangeNothing()
+    {
+        await using var net = new TestNetwork(1);
+        await net.StartAllAsync();
+        using var alice = net.Key(0);
+        using var carol = Ed25519Keys.Generate();
+        var first = TestNetwork.Transfer(alice, 0, carol.Address, 5);
+        await net.RpcAsync(0, "pot_sendTransaction", Hex.Encode(first.Encode()));
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); DateTime.UtcNow < deadline; await Task.Delay(100))
+            if ((string)(await net.GetAsync(0, "/api/tx/" + Hex.Encode(first.Hash)))["status"]! == "committed") break;
+        string before = await Snapshot(net, 0, alice.Address);
+        string api = net.Nodes[0].ApiUrl;
+        async Task<HttpStatusCode> Get(string path) => (await net.Http.GetAsync(api + path)).StatusCode;
+
+        // Block fetch on the peer port.
+        using var h2 = new HttpClient { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        foreach (string bad in new[] { "abc", "-1", "1.5", "99999999999999999999999" })
+            Assert.Equal(HttpStatusCode.BadRequest, (await h2.GetAsync(net.Nodes[0].P2pUrl + "/p2p/block/" + bad)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await h2.GetAsync(net.Nodes[0].P2pUrl + "/p2p/block/999999")).StatusCode);
+        var good = await h2.GetAsync(net.Nodes[0].P2pUrl + "/p2p/block/1");
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+        var (block1, cert1) = NodeCore.DecodeCertifiedBlock(await good.Content.ReadAsByteArrayAsync());
+
+        // Replays on the peer port: a genuine signature of an already-certified block, a committed transaction.
+        byte[] replayedSig = [.. block1.Hash, .. alice.PublicKey, .. cert1.Signatures[0].Signature];
+        var sigReplay = await net.PostP2pAsync(0, "/p2p/blocksig", replayedSig);
+        Assert.Equal(HttpStatusCode.Conflict, sigReplay.StatusCode);
+        Assert.Contains("already certified", await sigReplay.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Conflict, (await net.PostP2pAsync(0, "/p2p/tx", first.Encode())).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await net.PostP2pAsync(0, "/p2p/tx", new byte[1 << 20])).StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await net.PostP2pAsync(0, "/p2p/tx", new byte[9 << 20])).StatusCode);
+
+        // JSON-RPC: oversized body, batch, wrong parameter types.
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await net.Http.PostAsync(api + "/rpc", new StringContent(new string(' ', 300 << 10)))).StatusCode);
+        async Task<int> RpcError(string body)
+        {
+            var r = await net.Http.PostAsync(api + "/rpc", new StringContent(body, Encoding.UTF8, "application/json"));
+            return (int)JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!["code"]!;
+        }
+        Assert.Equal(-32600, await RpcError("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pot_head\"}]"));
+        Assert.Equal(-32602, await RpcError("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pot_head\",\"params\":{\"a\":1}}"));
+        Assert.Equal(-32602, await RpcError("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pot_sendTransaction\",\"params\":[\"zz\"]}"));
+        Assert.Equal(-32700, await RpcError(new string('[', 100)));
+
+        // Every GET route with malformed parameters.
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/block/abc"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/block/hash/zz"));
+        Assert.Equal(HttpStatusCode.NotFound, await Get("/api/block/hash/" + new string('0', 64)));
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/tx/nothex"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/account/pot123"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/task/abc"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/task/abc/round"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/task/1/model-root?height=abc"));
+        Assert.Equal(HttpStatusCode.BadRequest, await Get("/api/submission/xyz"));
+
+        // Wrongly signed transaction on the user API; writes to /metrics.
+        byte[] tampered = TestNetwork.Transfer(alice, 1, carol.Address, 7).Encode();
+        tampered[^1] ^= 0x01;
+        Assert.Equal(HttpStatusCode.Unauthorized, (await net.Http.PostAsync(api + "/api/tx", new ByteArrayContent(tampered))).StatusCode);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await net.Http.PostAsync(api + "/metrics", new StringContent("x"))).StatusCode);
+
+        Assert.Equal(before, await Snapshot(net, 0, alice.Address));
+        Assert.Equal(HttpStatusCode.OK, await Get("/api/head")); // still serving
+        string metrics = await net.Http.GetStringAsync(api + "/metrics");
+        Assert.Contains("pot_requests_rejected_total{endpoint=\"/p2p/block\",reason=\"malformed\"} 4", metrics);
+        Assert.Contains("pot_requests_rejected_total{endpoint=\"/p2p/blocksig\",reason=\"duplicate\"} 1", metrics);
+        Assert.Contains("pot_requests_rejected_total{endpoint=\"/p2p/tx\",reason=\"duplicate\"} 1", metrics);
+        Assert.Contains("pot_requests_rejected_total{endpoint=\"/p2p/tx\",reason=\"oversize\"} 1", metrics);
+        Assert.Contains("pot_requests_rejected_total{endpoint=\"/rpc\",reason=\"oversize\"} 1", metrics);
+        Assert.Contains("pot_requests_rejected_total{endpoint=\"/api/tx\",reason=\"badsignature\"} 1", metrics);
+        Assert.Contains("pot_rpc_calls_total{method=\"pot_getBlockByHeight\",outcome=\"error\"} 1", metrics);
+        Assert.Contains("pot_rpc_calls_total{method=\"pot_getTask\",outcome=\"error\"} 1", metrics);
+        Assert.Contains("pot_requests_rejected_total{endpoint=\"/metrics\",reason=\"method\"} 1", metrics);
+    }
 }

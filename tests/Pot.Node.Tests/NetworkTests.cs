@@ -47,4 +47,26 @@ public sealed class NetworkTests
         var account = await net.GetAsync(2, "/api/account/" + bob);
         Assert.Equal(1000UL + 1001 + 1002 + 1003 + 1004, (ulong)account["balance"]!);
     }
+
+    // Proves n = 1 finalizes: a lone validator is its own quorum (2f+1 = 1), so its pre-prepare is
+    // prepared with zero prepares, commits with its own commit, and its own block signature certifies.
+    // (Before the fix the replica waited for a prepare entry that never exists when 2f = 0.)
+    [Fact]
+    public async Task SingleValidatorNetworkFinalizes()
+    {
+        await using var net = new TestNetwork(1);
+        await net.StartAllAsync();
+        using var alice = net.Key(0);
+        using var bob = Pot.Commitments.Keys.Ed25519Keys.Generate();
+        for (ulong nonce = 0; nonce < 3; nonce++)
+            await net.RpcAsync(0, "pot_sendTransaction", Hex.Encode(TestNetwork.Transfer(alice, nonce, bob.Address, 10).Encode()));
+        ulong balance = 0;
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30); DateTime.UtcNow < deadline && balance != 30; await Task.Delay(100))
+            balance = (ulong)(await net.GetAsync(0, "/api/account/" + bob.Address))["balance"]!;
+        Assert.Equal(30UL, balance);
+        var head = await net.GetAsync(0, "/api/head");
+        Assert.True((ulong)head["height"]! >= 1);
+        var block = await net.GetAsync(0, "/api/block/1");
+        Assert.Single(block["certificate"]!.AsArray());
+    }
 }

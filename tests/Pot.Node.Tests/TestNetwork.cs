@@ -51,6 +51,17 @@ public sealed class TestNetwork : IAsyncDisposable
         }
     }
 
+    /// <summary>Index in <see cref="Nodes"/> of the validator with consensus id <paramref name="nodeId"/> (ids follow the ascending address order).</summary>
+    public int IndexOfNodeId(int nodeId) => Nodes.OrderBy(n => n.Address, StringComparer.Ordinal).ElementAt(nodeId).Index;
+
+    /// <summary>Sets one key in one node's config file (before it starts).</summary>
+    public void SetConfig(int index, string key, string value)
+    {
+        var cfg = (JsonObject)JsonNode.Parse(File.ReadAllText(Nodes[index].ConfigPath))!;
+        cfg[key] = value;
+        File.WriteAllText(Nodes[index].ConfigPath, cfg.ToJsonString());
+    }
+
     public Ed25519Keys Key(int index) => KeyFile.Open(File.ReadAllBytes(Nodes[index].KeyPath), DevnetLayout.Passphrase);
 
     public async Task<JsonObject> GetAsync(int index, string path) =>

@@ -23,7 +23,14 @@ public sealed class NodeMetrics
         ConsensusDrops = f.CreateCounter("pot_consensus_dropped_total", "Authentic consensus messages the replica dropped, by reason.", "reason");
         Rejected = f.CreateCounter("pot_requests_rejected_total", "Requests rejected, by endpoint and reason.", "endpoint", "reason");
         RpcCalls = f.CreateCounter("pot_rpc_calls_total", "JSON-RPC calls, by method and outcome.", "method", "outcome");
+        EmptyBlocksProposed = f.CreateCounter("pot_empty_blocks_proposed_total", "Empty blocks this node proposed as primary (EmptyBlockIntervalMs).");
+        RoleTransactions = f.CreateCounter("pot_role_transactions_total", "Transactions the protocol roles submitted, by kind and outcome.", "kind", "outcome");
     }
+
+    /// <summary>pot_empty_blocks_proposed_total.</summary>
+    public Counter EmptyBlocksProposed { get; }
+    /// <summary>pot_role_transactions_total{kind,outcome}.</summary>
+    public Counter RoleTransactions { get; }
 
     /// <summary>The registry served at /metrics.</summary>
     public CollectorRegistry Registry { get; }

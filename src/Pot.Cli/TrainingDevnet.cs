@@ -164,26 +164,37 @@ internal static class TrainingDevnet
                 await Task.Delay(o.Json ? 300 : 1000, cts.Token).ConfigureAwait(false);
             }
 
-            // Agreement: the honest validators reach the same head (the chain stops growing once the task's rounds are done)
-            // and record the same rounds (model roots and held-out losses).
-            bool agree = false, evaluationsAgree = false;
-            JsonObject?[] heads = new JsonObject?[honest.Length];
-            for (int attempt = 0; attempt < 40 && !agree; attempt++)
+            // Agreement: every honest validator has evaluated the rounds, and at one common height they hold the same block
+            // hash and model root, and they recorded the same rounds (model roots and held-out evaluations).
+            var histories = new string[honest.Length];
+            for (int attempt = 0; ; attempt++)
             {
-                for (int i = 0; i < honest.Length; i++) heads[i] = await TryCall(honest[i], "pot_status", [], cts.Token).ConfigureAwait(false) as JsonObject;
-                agree = heads.All(h => h is not null) && heads.Select(h => (string)h!["headHash"]!).Distinct().Count() == 1;
-                if (!agree) await Task.Delay(250, cts.Token).ConfigureAwait(false);
+                for (int i = 0; i < honest.Length; i++)
+                {
+                    var h = await TryCall(honest[i], "pot_getRounds", ["0"], cts.Token).ConfigureAwait(false) as JsonArray;
+                    var evaluatedThere = h?.TakeWhile(x => x?["validationLoss"] is not null).Take(o.Rounds).ToList() ?? [];
+                    histories[i] = evaluatedThere.Count < o.Rounds ? "" : string.Join(";", evaluatedThere.Select(x => $"{x!["modelRoot"]}/{x["validationLoss"]}/{x["validationAccuracy"]}"));
+                }
+                if (histories.All(x => x.Length > 0) || attempt >= 120) break;
+                CheckDeadline("the honest validators did not all evaluate the rounds");
+                await Task.Delay(500, cts.Token).ConfigureAwait(false);
             }
-            var roots = new List<string?>();
-            var histories = new List<string>();
+            bool evaluationsAgree = histories.All(x => x.Length > 0) && histories.Distinct().Count() == 1;
+            ulong common = ulong.MaxValue;
             foreach (var v in honest)
             {
-                roots.Add((string?)(await TryCall(v, "pot_getRound", ["0"], cts.Token).ConfigureAwait(false))?["modelRoot"]);
-                var h = await TryCall(v, "pot_getRounds", ["0"], cts.Token).ConfigureAwait(false) as JsonArray;
-                histories.Add(h is null ? "" : string.Join(";", h.Take(o.Rounds).Select(x => $"{x!["modelRoot"]}/{x["validationLoss"]}/{x["validationAccuracy"]}")));
+                var st = await TryCall(v, "pot_status", [], cts.Token).ConfigureAwait(false);
+                common = Math.Min(common, st is null ? 0 : (ulong)st["height"]!);
             }
-            agree &= roots.Distinct().Count() == 1 && roots[0] is not null;
-            evaluationsAgree = histories.Distinct().Count() == 1 && histories[0].Length > 0;
+            var blockHashes = new List<string?>();
+            var roots = new List<string?>();
+            foreach (var v in honest)
+            {
+                blockHashes.Add((string?)(await TryCall(v, "pot_getBlockByHeight", [common.ToString(CultureInfo.InvariantCulture)], cts.Token).ConfigureAwait(false))?["header"]?["hash"]);
+                roots.Add((string?)(await TryCall(v, "pot_getModelRoot", ["0", common.ToString(CultureInfo.InvariantCulture)], cts.Token).ConfigureAwait(false))?["modelRoot"]);
+            }
+            bool agree = common > 0 && blockHashes.All(x => x is not null) && blockHashes.Distinct().Count() == 1 && roots.All(x => x is not null) && roots.Distinct().Count() == 1;
+            var heads = new JsonObject?[] { new JsonObject { ["height"] = common, ["headHash"] = blockHashes[0] } };
 
             var done = rounds.Take(o.Rounds).Select(x => x!).ToList();
             var last = done[^1];
@@ -208,7 +219,7 @@ internal static class TrainingDevnet
             report["windowBlocks"] = o.Task.WindowBlocks;
             report["rounds"] = done.Count;
             report["height"] = (ulong)heads[0]!["height"]!;
-            report["headHash"] = (string)heads[0]!["headHash"]!;
+            report["headHash"] = (string?)heads[0]!["headHash"];
             report["initialLoss"] = initialEval.ValidationLoss;
             report["initialAccuracy"] = initialEval.Accuracy;
             report["finalLoss"] = (double)last["validationLoss"]!;

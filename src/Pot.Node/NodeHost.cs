@@ -76,7 +76,7 @@ public static class NodeHost
         Directory.CreateDirectory(config.DataDir);
         var chunks = ChunkStore.Open(Path.Combine(config.DataDir, "chunks"));
         var chunkService = new Training.NetworkChunkService(chunks, config.Peers.Values.Concat(config.ChunkPeers).Distinct(StringComparer.Ordinal).Select(u => new Uri(u + "/")));
-        Pot.Chain.Protocol.IProtocolRules? rules = task is null ? null
+        Pot.Protocol.PotProtocolRules? rules = task is null ? null
             : new Pot.Protocol.PotProtocolRules(new Dictionary<ulong, Pot.Protocol.ProtocolTask> { [config.TaskId] = task }, chunkService.Network);
         bool validator = order.Contains(Hex.Encode(AccountAddress.BytesFromPublicKey(key.PublicKey)));
         Training.RoundHistory? history = task is null || !validator ? null : new Training.RoundHistory(config.TaskId);
@@ -86,7 +86,7 @@ public static class NodeHost
             void Log(string line) => Console.Out.WriteLine(line);
             if (validator)
             {
-                hosted.Add(new Training.ValidatorRole(task, config.TaskId, key, chunkService, history!, config.EvaluationBatches, metrics, Log));
+                hosted.Add(new Training.ValidatorRole(task, config.TaskId, key, chunkService, history!, config.EvaluationBatches, rules!, metrics, Log));
             }
             else
             {

@@ -46,7 +46,8 @@ public static class NodeTasks
 /// </summary>
 public abstract class BackgroundRole : INodeRole, IDisposable
 {
-    private readonly Channel<CommittedBlock> _blocks = Channel.CreateUnbounded<CommittedBlock>(new UnboundedChannelOptions { SingleReader = true });
+    // Committed blocks, and null ticks (at start and once a second) so the role also acts while no block commits.
+    private readonly Channel<CommittedBlock?> _blocks = Channel.CreateUnbounded<CommittedBlock?>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Action<string> _log;
     private Task? _loop;
 
@@ -69,7 +70,22 @@ public abstract class BackgroundRole : INodeRole, IDisposable
     {
         Node = node ?? throw new ArgumentNullException(nameof(node));
         OnStart();
+        _blocks.Writer.TryWrite(null);
         _loop = Task.Run(() => LoopAsync(cancellation), CancellationToken.None);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (!cancellation.IsCancellationRequested)
+                {
+                    await Task.Delay(1000, cancellation).ConfigureAwait(false);
+                    _blocks.Writer.TryWrite(null);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }, CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -105,7 +121,10 @@ public abstract class BackgroundRole : INodeRole, IDisposable
         {
             while (await reader.WaitToReadAsync(cancellation).ConfigureAwait(false))
             {
-                while (reader.TryRead(out var block)) Observe(block);
+                while (reader.TryRead(out var block))
+                {
+                    if (block is not null) Observe(block);
+                }
                 try
                 {
                     Act(Node.Snapshot(), cancellation);
@@ -172,9 +191,10 @@ public sealed class ValidatorRole : BackgroundRole
     /// <param name="chunks">The node's chunk service.</param>
     /// <param name="history">Where finalized rounds are recorded.</param>
     /// <param name="evaluationBatches">Validation batches per evaluation.</param>
+    /// <param name="rules">The node's protocol rules (the aggregator asks them for the round's outcome; that path keeps no mutable state).</param>
     /// <param name="metrics">Node metrics (optional).</param>
     /// <param name="log">Log sink.</param>
-    public ValidatorRole(ProtocolTask task, ulong taskId, Ed25519Keys key, NetworkChunkService chunks, RoundHistory history, int evaluationBatches, NodeMetrics? metrics, Action<string>? log)
+    public ValidatorRole(ProtocolTask task, ulong taskId, Ed25519Keys key, NetworkChunkService chunks, RoundHistory history, int evaluationBatches, PotProtocolRules rules, NodeMetrics? metrics, Action<string>? log)
         : base(log)
     {
         _task = task ?? throw new ArgumentNullException(nameof(task));
@@ -187,8 +207,7 @@ public sealed class ValidatorRole : BackgroundRole
         _verifier = new VerifierRole(key, chunks);
         _aggregator = new AggregatorRole(chunks);
         _engine = new StepEngine(task);
-        // A private copy of the rules for the aggregator's outcome (the node's copy runs under its lock).
-        _rules = new PotProtocolRules(new Dictionary<ulong, ProtocolTask> { [taskId] = task }, chunks.Network);
+        _rules = rules ?? throw new ArgumentNullException(nameof(rules));
     }
 
     /// <inheritdoc />

@@ -578,7 +578,9 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         if (candidates.Count == 0) return null;
         ulong now = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         ulong time = Math.Max(now, _store.Ledger.Head.TimeMs + 1);
-        var block = _store.Ledger.BuildBlock(candidates, _validatorAddresses[NodeId], (ulong)_replica!.View, time, out _);
+        var block = _store.Ledger.BuildBlock(candidates, _validatorAddresses[NodeId], (ulong)_replica!.View, time, out var skipped);
+        // Skipped transactions leave the mempool at the next recheck; say why (operators and the devnet logs read this).
+        foreach (var (tx, why) in skipped) Console.Out.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} node: block {block.Header.Height} skipped {tx}: {why}");
         return block.Transactions.Count == 0 ? null : block.Encode();
     }
 

@@ -162,7 +162,8 @@ public abstract class BackgroundRole : INodeRole, IDisposable
 /// <remarks>
 /// The round's finalizer is the validator at position (r + k) mod n of the ascending validator set, where k counts
 /// the windows that passed since the submissions closed without a finalize (a crashed finalizer is replaced after
-/// W blocks). Transactions are sent one batch at a time: a new one only when none of this validator's earlier
+/// W blocks). A proposal that the chain refuses (the outcome changed because an attestation or fraud proof landed
+/// first) is rebuilt on a later head. Transactions are sent one batch at a time: a new one only when none of this validator's earlier
 /// ones is still pending, so a refused transaction never leaves a nonce gap behind it.
 /// </remarks>
 public sealed class ValidatorRole : BackgroundRole
@@ -237,6 +238,7 @@ public sealed class ValidatorRole : BackgroundRole
         string? error = Node.SubmitPayload(_key, payload, out _);
         _metrics?.RoleTransactions.WithLabels(kind, error is null ? "accepted" : "refused").Inc();
         if (error is not null) Log($"{kind} refused by the mempool: {error}");
+        else if (kind is "fraud-proof" or "finalize" or "register") Log($"{kind} sent");
         return error;
     }
 
@@ -292,7 +294,7 @@ public sealed class ValidatorRole : BackgroundRole
             }
             // Finalize when this validator is the round's finalizer and the window has passed at the next height.
             if (!pending && height + 1 >= round.SubmissionsCloseHeight && IsFinalizer(state, round, height + 1)
-                && (!_finalizeSentAt.TryGetValue(round.Round, out ulong sentAt) || height > sentAt + (ulong)Math.Max(2, _task.WindowBlocks)))
+                && (!_finalizeSentAt.TryGetValue(round.Round, out ulong sentAt) || height > sentAt + 2))
             {
                 var ledger = new Ledger(state, head.Head, _rules);
                 var proposal = _aggregator.Propose(_task, ledger, _taskId, _chunks.Network, momentum: null);
@@ -300,7 +302,8 @@ public sealed class ValidatorRole : BackgroundRole
                 {
                     _finalizeSentAt[round.Round] = height;
                     Log($"proposing finalization of round {round.Round}: accepted {proposal.Payload.Accepted.Count}, rejected {proposal.Payload.Rejected.Count}, new model {Hex.Encode(proposal.Payload.NewModelRoot)[..12]}");
-                    Send("finalize", proposal.Payload);
+                    // Refused (an attestation or fraud proof changed the outcome meanwhile): propose again on the next head.
+                    if (Send("finalize", proposal.Payload) is not null) _finalizeSentAt.Remove(round.Round);
                 }
             }
         }

@@ -25,7 +25,7 @@ public static class NodeCommands
         var config = new Option<string>("--config") { Description = "Node configuration JSON file (keys in docs/operator.md). Environment variables POT_<Key> and --set override it.", Required = true };
         var set = new Option<string[]>("--set") { Description = "Override a configuration key: --set KEY=VALUE (repeatable), e.g. --set ViewTimeoutMs=500 --set Peers:pot…=http://127.0.0.1:7101.", AllowMultipleArgumentsPerToken = false };
         var verbose = new Option<bool>("--verbose") { Description = "Log framework information messages (requests, lifetime), not only warnings." };
-        var command = new Command("node", "Run a validator node: PBFT consensus over HTTP/2 with its peers, the chain on RocksDB, the JSON-RPC/REST user API and Prometheus /metrics. Stops cleanly on Ctrl-C or SIGTERM.")
+        var command = new Command("node", "Run a node: a validator (key in the genesis validator set: PBFT consensus over HTTP/2 with its peers) or a follower (any other key: follows the chain by catch-up from its validator peers), the chain on RocksDB, chunk transfer on the peer endpoint, the JSON-RPC/REST user API and Prometheus /metrics. With config Task set it runs the protocol role: verifier and aggregator on a validator, miner on a follower (docs/node.md). Stops cleanly on Ctrl-C or SIGTERM.")
         {
             config, set, verbose,
         };

@@ -166,6 +166,34 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         _ = Task.Run(SyncLoop);
         _ = Task.Run(RoleLoop);
         if (_replica is not null && _config.EmptyBlockIntervalMs > 0) _ = Task.Run(EmptyBlockLoop);
+        _ = Task.Run(RegossipLoop);
+    }
+
+    // Gossip is fire-and-forget: a transaction posted while a peer was down (starting, restarting) never reaches it,
+    // and if that peer is the primary nothing proposes it until a view change. So every max(2 s, view timeout) the
+    // node posts its pending transactions (at most 256) to every validator again; peers that have one answer 409.
+    private async Task RegossipLoop()
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Max(2000, _config.ViewTimeoutMs));
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            List<byte[]> pending;
+            lock (_gate)
+            {
+                if (_disposed) return;
+                pending = _mempool.Reap(256, long.MaxValue).Select(t => t.Encode()).ToList();
+            }
+            foreach (byte[] tx in pending)
+                for (int i = 0; i < _validatorKeys.Length; i++) if (i != NodeId) _peers.Post(i, "/p2p/tx", tx);
+        }
     }
 
     // Steps the replica with a no-op input at a quarter of the empty-block interval: every step ends with the

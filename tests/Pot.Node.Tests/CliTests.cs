@@ -4,6 +4,7 @@ using Pot.Commitments.Keys;
 
 namespace Pot.Node.Tests;
 
+[Collection("devnet processes")]
 public sealed class CliTests
 {
     internal static (int Exit, string Out, string Err) Pot(params string[] args) => PotWithin(150, args);

@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 
 namespace Pot.Node.Tests;
 
+// Devnet runs start many processes: they run one at a time (not in parallel with each other).
+[Collection("devnet processes")]
 public sealed class TrainingDevnetTests
 {
     // Proves the devnet trains a model through the protocol over a real network, one run covering three claims:

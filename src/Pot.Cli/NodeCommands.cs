@@ -25,7 +25,7 @@ public static class NodeCommands
         var config = new Option<string>("--config") { Description = "Node configuration JSON file (keys in docs/operator.md). Environment variables POT_<Key> and --set override it.", Required = true };
         var set = new Option<string[]>("--set") { Description = "Override a configuration key: --set KEY=VALUE (repeatable), e.g. --set ViewTimeoutMs=500 --set Peers:pot…=http://127.0.0.1:7101.", AllowMultipleArgumentsPerToken = false };
         var verbose = new Option<bool>("--verbose") { Description = "Log framework information messages (requests, lifetime), not only warnings." };
-        var command = new Command("node", "Run a validator node: PBFT consensus over HTTP/2 with its peers, the chain on RocksDB, the JSON-RPC/REST user API and Prometheus /metrics. Stops cleanly on Ctrl-C or SIGTERM.")
+        var command = new Command("node", "Run a node: a validator (key in the genesis validator set: PBFT consensus over HTTP/2 with its peers) or a follower (any other key: follows the chain by catch-up from its validator peers), the chain on RocksDB, chunk transfer on the peer endpoint, the JSON-RPC/REST user API and Prometheus /metrics. With config Task set it runs the protocol role: verifier and aggregator on a validator, miner on a follower (docs/node.md). Stops cleanly on Ctrl-C or SIGTERM.")
         {
             config, set, verbose,
         };
@@ -234,26 +234,75 @@ public static class NodeCommands
     /// <returns>The command.</returns>
     public static Command CreateDevnet()
     {
-        var validators = new Option<int>("--validators") { Description = "Validators, each its own `pot node` process on loopback (1 to 16).", DefaultValueFactory = _ => 4 };
-        var rounds = new Option<int>("--rounds") { Description = "Rounds to run. Until the protocol roles are wired, a round is one committed block of demo transfers.", DefaultValueFactory = _ => 5 };
-        var txs = new Option<int>("--txs-per-round") { Description = "Demo transfers submitted per round.", DefaultValueFactory = _ => 4 };
-        var timeout = new Option<int>("--timeout-s") { Description = "Give up after this many seconds.", DefaultValueFactory = _ => 180 };
+        var validators = new Option<int>("--validators") { Description = "Validators, each its own `pot node` process on loopback (1 to 16). Each is a verifier, and the aggregator of the rounds it finalizes.", DefaultValueFactory = _ => 4 };
+        var miners = new Option<int>("--miners") { Description = "Miners, each its own follower `pot node` process (not a validator: it follows the chain by catch-up, trains, serves its chunks and submits). Cheaters included. 0 to 16.", DefaultValueFactory = _ => 4 };
+        var rounds = new Option<int>("--rounds") { Description = "Training rounds to run through the protocol (with --task none: blocks of demo transfers).", DefaultValueFactory = _ => 5 };
+        var task = new Option<string>("--task") { Description = "Protocol task every node runs: addition, addition3, kjv, fashion-mnist or tiny; \"none\" runs the old demo (validators only, transfers, no training).", DefaultValueFactory = _ => "addition" };
+        var innerSteps = new Option<int>("--inner-steps") { Description = "Inner steps H each miner trains per round.", DefaultValueFactory = _ => 20 };
+        var window = new Option<int>("--window-blocks") { Description = "Submission window W in blocks: a round's submissions close W blocks after it starts, then it is finalized.", DefaultValueFactory = _ => 24 };
+        var interval = new Option<int>("--block-interval-ms") { Description = "EmptyBlockIntervalMs of the validators: while a round is open the primary proposes an empty block when this long has passed since the head (so a round lasts at most about W × this; transaction blocks make it shorter).", DefaultValueFactory = _ => 500 };
+        var cheaters = new Option<string>("--cheaters") { Description = "Cheating miners, same syntax as `pot simulate protocol --cheaters`: comma-separated strategy[:count] (e.g. random-update, fabricate-step:2); they are the last miners. \"none\" for none.", DefaultValueFactory = _ => "none" };
+        var byzantine = new Option<int>("--byzantine") { Description = "Validators (the last ones) started with the test-only fault switch Byzantine=equivocate: they send conflicting pre-prepares, prepares and commits to different peers. Safety and liveness hold while B <= f = (V - 1) / 3.", DefaultValueFactory = _ => 0 };
+        var killMiner = new Option<int>("--kill-miner-after-round") { Description = "Fault injection: SIGKILL miner 0 once this round is finalized (-1: never). The remaining rounds must still finalize.", DefaultValueFactory = _ => -1 };
+        var evalBatches = new Option<int>("--eval-batches") { Description = "Validation batches of each held-out evaluation (validators and the initial model).", DefaultValueFactory = _ => 5 };
+        var txs = new Option<int>("--txs-per-round") { Description = "With --task none: demo transfers submitted per round.", DefaultValueFactory = _ => 4 };
+        var timeout = new Option<int>("--timeout-s") { Description = "Give up after this many seconds (exit 1, the directory and its node logs are kept).", DefaultValueFactory = _ => 300 };
         var keep = new Option<bool>("--keep") { Description = "Keep the temporary directory (keys, genesis, configs, data, node logs) instead of deleting it." };
-        var json = new Option<bool>("--json") { Description = "No live table; the last stdout line is one JSON object (height, validatorsAgree, …)." };
-        var command = new Command("devnet", "Start a local network: keys and genesis in a temporary directory, one `pot node` process per validator on loopback ports, live progress; stops every child on Ctrl-C or when done.")
+        var json = new Option<bool>("--json") { Description = "No live progress; the last stdout line is one JSON object: rounds, height, initialLoss, finalLoss, finalAccuracy, lossByRound, accepted, rejected, slashed, rewards, modelRoot, validatorsAgree, evaluationsAgree, miners (per-miner fate), seconds and more." };
+        var command = new Command("devnet", "Start a local training network and train a model through the protocol: keys and genesis in a temporary directory, every validator and every miner its own `pot node` process on loopback ports; miners train and submit, validators verify, attest, send fraud proofs, finalize rounds and evaluate each new model; live progress (height, round, held-out loss/accuracy, accepted/rejected/slashed, rewards). Ctrl-C stops every child. Exit 0 when the rounds finalized and the honest validators agree, 1 otherwise.")
         {
-            validators, rounds, txs, timeout, keep, json,
+            validators, miners, rounds, task, innerSteps, window, interval, cheaters, byzantine, killMiner, evalBatches, txs, timeout, keep, json,
         };
         command.SetAction(async (r, cancellation) =>
         {
             int n = r.GetValue(validators);
             int rr = r.GetValue(rounds);
-            if (n < 1 || n > 16 || rr < 0 || r.GetValue(txs) < 1)
+            string taskName = r.GetValue(task)!;
+            if (taskName == "none")
             {
-                Console.Error.WriteLine($"error: expected --validators 1..16 (got {n}), --rounds ≥ 0 (got {rr}), --txs-per-round ≥ 1");
+                if (n < 1 || n > 16 || rr < 0 || r.GetValue(txs) < 1)
+                {
+                    Console.Error.WriteLine($"error: expected --validators 1..16 (got {n}), --rounds ≥ 0 (got {rr}), --txs-per-round ≥ 1");
+                    return CliErrors.UserError;
+                }
+                return await Devnet.RunAsync(n, rr, r.GetValue(txs), r.GetValue(timeout), r.GetValue(keep), r.GetValue(json), cancellation).ConfigureAwait(false);
+            }
+            int m = r.GetValue(miners);
+            int b = r.GetValue(byzantine);
+            IReadOnlyList<Pot.Protocol.MinerStrategy> cheating;
+            Pot.Protocol.ProtocolTask protocolTask;
+            try
+            {
+                cheating = Pot.Protocol.ProtocolSimulation.ParseCheaters(r.GetValue(cheaters)!);
+                protocolTask = (taskName == "tiny" ? Pot.Protocol.ProtocolTask.Tiny() : Pot.Protocol.ProtocolTask.Default(taskName))
+                    with { InnerSteps = r.GetValue(innerSteps), WindowBlocks = r.GetValue(window) };
+                protocolTask.Validate();
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException)
+            {
+                Console.Error.WriteLine($"error: {ex.Message}");
                 return CliErrors.UserError;
             }
-            return await Devnet.RunAsync(n, rr, r.GetValue(txs), r.GetValue(timeout), r.GetValue(keep), r.GetValue(json), cancellation).ConfigureAwait(false);
+            string? problem = n < 1 || n > 16 ? $"--validators must be 1..16 (got {n})"
+                : m < 0 || m > 16 ? $"--miners must be 0..16 (got {m})"
+                : rr < 1 ? $"--rounds must be at least 1 with a task (got {rr})"
+                : cheating.Count > m ? $"--cheaters names {cheating.Count} miners but --miners is {m}; the cheaters are part of the miners"
+                : b < 0 || 3 * b >= n ? $"--byzantine must be 0 ≤ B with 3B < validators (got {b} of {n})"
+                : n < protocolTask.VerifiersPerSubmission ? $"{n} validators cannot supply c = {protocolTask.VerifiersPerSubmission} verifiers per submission"
+                : r.GetValue(window) < 6 ? $"--window-blocks must be at least 6 (got {r.GetValue(window)})"
+                : r.GetValue(interval) < 20 ? $"--block-interval-ms must be at least 20 (got {r.GetValue(interval)})"
+                : r.GetValue(killMiner) >= rr - 1 && r.GetValue(killMiner) >= 0 ? $"--kill-miner-after-round must be below the last round ({rr - 1})"
+                : r.GetValue(killMiner) >= 0 && m == 0 ? "--kill-miner-after-round needs a miner"
+                : r.GetValue(evalBatches) < 1 ? "--eval-batches must be at least 1" : null;
+            if (problem is not null)
+            {
+                Console.Error.WriteLine("error: " + problem);
+                return CliErrors.UserError;
+            }
+            var strategies = Enumerable.Repeat(Pot.Protocol.MinerStrategy.Honest, m - cheating.Count).Concat(cheating).ToArray();
+            var options = new TrainingDevnetOptions(n, strategies, rr, protocolTask, r.GetValue(interval), b, r.GetValue(killMiner), r.GetValue(evalBatches),
+                r.GetValue(timeout), r.GetValue(keep), r.GetValue(json));
+            return await TrainingDevnet.RunAsync(options, cancellation).ConfigureAwait(false);
         });
         return command;
     }
@@ -263,7 +312,7 @@ public static class NodeCommands
 internal static class Devnet
 {
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    internal static extern int Kill(int pid, int signal);
 
     private const int SigTerm = 15;
 
@@ -402,14 +451,14 @@ internal static class Devnet
         Console.WriteLine($"round {round}/{rounds}  txs {submitted}  " + string.Join("  ", parts));
     }
 
-    private static Process StartChild(DevnetNode node, string dir)
+    internal static Process StartChild(DevnetNode node, string dir, string? logName = null)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the pot executable");
         var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(Devnet).Assembly.Location);
         foreach (var a in new[] { "node", "--config", node.ConfigPath }) psi.ArgumentList.Add(a);
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start a node process");
-        var log = new StreamWriter(Path.Combine(dir, $"node-{node.Index}.log")) { AutoFlush = true };
+        var log = new StreamWriter(Path.Combine(dir, logName ?? $"node-{node.Index}.log")) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
         process.BeginOutputReadLine();
@@ -418,7 +467,7 @@ internal static class Devnet
     }
 
     // SIGTERM lets each node's host stop cleanly (RocksDB closed); a node still running after 10 s is killed.
-    private static void StopChildren(List<Process> children)
+    internal static void StopChildren(List<Process> children)
     {
         foreach (var p in children)
         {

@@ -83,6 +83,15 @@ public interface IProposalBuilder
     /// <param name="transaction">Transaction bytes.</param>
     /// <returns>True when stale.</returns>
     bool IsStale(byte[] transaction);
+
+    /// <summary>
+    /// A payload to propose at <paramref name="height"/> when no transaction is pending (an empty block that lets
+    /// height-based deadlines pass), or null for none (the default). The replica asks on every step in which it is
+    /// the primary with an empty pool, so the host decides the cadence.
+    /// </summary>
+    /// <param name="height">Consensus height; the replica has executed every height below it.</param>
+    /// <returns>Payload bytes, or null.</returns>
+    byte[]? BuildEmpty(long height) => null;
 }
 
 /// <summary>Tunables of the protocol. Defaults suit the simulator; all durations are virtual milliseconds.</summary>

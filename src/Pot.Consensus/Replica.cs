@@ -417,6 +417,8 @@ public sealed partial class Replica
             if (batch.Count == 0)
             {
                 _batchDue = false;
+                if (_proposals?.BuildEmpty(height) is not byte[] empty) return;
+                ProposeBuilt(height, set, empty);
                 return;
             }
             if (batch.Count < _options.MaxBatchTransactions && !_batchDue)
@@ -449,15 +451,21 @@ public sealed partial class Replica
                 }
                 return;
             }
-            byte[] payload = built;
-            byte[] digest = Digests.Block(height, payload);
-            if (!RecordVote(_view, height, VotePhase.PrePrepare, digest, null)) return;
-            var pp = Sign(new PrePrepare { Sender = _self, View = _view, Height = height, Digest = digest, Payload = payload });
-            GetSlot(height).PrePrepare = pp;
-            Send(set.Members, pp);
-            _nextProposal = height + 1;
-            CheckPrepared(height);
+            if (!ProposeBuilt(height, set, built)) return;
         }
+    }
+
+    // Sends the pre-prepare of a built payload at height; false when this replica already voted there.
+    private bool ProposeBuilt(long height, ValidatorSet set, byte[] payload)
+    {
+        byte[] digest = Digests.Block(height, payload);
+        if (!RecordVote(_view, height, VotePhase.PrePrepare, digest, null)) return false;
+        var pp = Sign(new PrePrepare { Sender = _self, View = _view, Height = height, Digest = digest, Payload = payload });
+        GetSlot(height).PrePrepare = pp;
+        Send(set.Members, pp);
+        _nextProposal = height + 1;
+        CheckPrepared(height);
+        return true;
     }
 
     private Slot GetSlot(long height)

@@ -144,7 +144,7 @@ public static class DashboardEndpoints
     private static JsonObject Validators(NodeCore core, BlockDigests cache, PeerHealth health)
     {
         health.ProbeIfStale();
-        var (head, view, changing, set, stakes) = core.Read(v => (v.Store.Height, v.Replica.View, v.Replica.IsChangingView, v.Store.Ledger.Validators.Addresses.Select(a => a.ToArray()).ToArray(),
+        var (head, view, changing, set, stakes) = core.Read(v => (v.Store.Height, v.Replica?.View, v.Replica?.IsChangingView, v.Store.Ledger.Validators.Addresses.Select(a => a.ToArray()).ToArray(),
             v.Store.Ledger.Validators.Addresses.Select(a => StateAccess.Account(v.Store.Ledger.State, a)).ToArray()));
         var lastSigned = new Dictionary<string, ulong>(StringComparer.Ordinal);
         for (ulong h = head; h >= 1 && h + SignerWindow > head; h--)
@@ -158,7 +158,7 @@ public static class DashboardEndpoints
             string hex = Hex.Encode(set[i]);
             var entry = new JsonObject
             {
-                ["index"] = i, ["address"] = AccountAddress.Prefix + hex, ["self"] = i == core.NodeId, ["primary"] = set.Length > 0 && view % set.Length == i,
+                ["index"] = i, ["address"] = AccountAddress.Prefix + hex, ["self"] = i == core.NodeId, ["primary"] = set.Length > 0 && view is { } pv && pv % set.Length == i,
                 ["stake"] = stakes[i].Stake, ["balance"] = stakes[i].Balance,
                 ["lastSignedHeight"] = lastSigned.TryGetValue(AccountAddress.Prefix + hex, out ulong ls) ? ls : null,
             };
@@ -184,7 +184,7 @@ public static class DashboardEndpoints
         }
         return new JsonObject
         {
-            ["height"] = head, ["view"] = view, ["changingView"] = changing, ["primaryIndex"] = set.Length == 0 ? null : view % set.Length,
+            ["height"] = head, ["view"] = view, ["changingView"] = changing, ["primaryIndex"] = set.Length == 0 || view is null ? null : view % set.Length,
             ["faultsTolerated"] = Math.Max(0, (set.Length - 1) / 3), ["self"] = core.NodeId, ["signerWindow"] = SignerWindow, ["validators"] = list,
         };
     }

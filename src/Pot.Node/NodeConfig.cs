@@ -52,6 +52,22 @@ public sealed record NodeConfig
     public long SyncIntervalMs { get; init; } = 500;
     /// <summary>Mempool capacity in transactions.</summary>
     public int MempoolCapacity { get; init; } = 10_000;
+    /// <summary>Protocol task this node runs (addition, addition3, kjv, fashion-mnist, tiny); null: none (plain chain, no roles).</summary>
+    public string? Task { get; init; }
+    /// <summary>Chain task id the protocol task is registered under (the id its create-task transaction received).</summary>
+    public ulong TaskId { get; init; }
+    /// <summary>Inner steps H of the task (null: the task's default).</summary>
+    public int? TaskInnerSteps { get; init; }
+    /// <summary>Submission window W of the task in blocks (null: the task's default).</summary>
+    public int? TaskWindowBlocks { get; init; }
+    /// <summary>Validation batches of the held-out evaluation after each finalized round (validators only).</summary>
+    public int EvaluationBatches { get; init; } = 5;
+    /// <summary>When above 0, the primary proposes an empty block once this many ms have passed since the head's time while a task round is open (so height-based windows pass without traffic).</summary>
+    public long EmptyBlockIntervalMs { get; init; }
+    /// <summary>Behaviour of a miner (follower) node: honest, or a cheating strategy for tests (kebab-case, as in pot simulate protocol --cheaters).</summary>
+    public string MinerStrategy { get; init; } = "honest";
+    /// <summary>Extra chunk peers (P2P URLs of follower nodes: miners) that chunk fetches also try.</summary>
+    public IReadOnlyList<string> ChunkPeers { get; init; } = [];
 
     /// <summary>
     /// Test-only fault switch, never for a real validator: "" (default) is honest; "equivocate" makes
@@ -66,7 +82,8 @@ public sealed record NodeConfig
         "DataDir", "Genesis", "KeyFile", "PassphraseEnv", "PassphraseFile", "P2pListen", "ApiListen",
         "ViewTimeoutMs", "BatchDelayMs", "CheckpointInterval", "WatermarkWindow", "MaxBlockTransactions",
         "MaxPeerRequestBytes", "MaxApiRequestBytes", "PeerRequestsPerSecond", "ApiRequestsPerSecond",
-        "SyncIntervalMs", "MempoolCapacity", "Byzantine",
+        "SyncIntervalMs", "MempoolCapacity", "Task", "TaskId", "TaskInnerSteps", "TaskWindowBlocks", "EvaluationBatches",
+        "EmptyBlockIntervalMs", "MinerStrategy", "ChunkPeers", "Byzantine",
     ];
 
     /// <summary>Loads and validates the layered configuration.</summary>
@@ -164,6 +181,16 @@ public sealed record NodeConfig
             SyncIntervalMs = Long("SyncIntervalMs", 500, 10, 600_000),
             MempoolCapacity = (int)Long("MempoolCapacity", 10_000, 1, 1_000_000),
             Byzantine = (c["Byzantine"] ?? "").Trim().ToLowerInvariant(),
+            Task = c["Task"] is { Length: > 0 } t && t != "none" ? t : null,
+            TaskId = (ulong)Long("TaskId", 0, 0, long.MaxValue),
+            TaskInnerSteps = c["TaskInnerSteps"] is null ? null : (int)Long("TaskInnerSteps", 0, 1, 100_000),
+            TaskWindowBlocks = c["TaskWindowBlocks"] is null ? null : (int)Long("TaskWindowBlocks", 0, 1, 100_000),
+            EvaluationBatches = (int)Long("EvaluationBatches", 5, 1, 1000),
+            EmptyBlockIntervalMs = Long("EmptyBlockIntervalMs", 0, 0, 3_600_000),
+            MinerStrategy = c["MinerStrategy"] is { Length: > 0 } ms ? ms : "honest",
+            ChunkPeers = (c["ChunkPeers"] ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(u =>
+                Uri.TryCreate(u, UriKind.Absolute, out var cu) && cu.Scheme == "http" ? u.TrimEnd('/')
+                    : throw new NodeConfigException($"configuration key 'ChunkPeers' entry '{u}': expected an http:// URL of a peer's P2pListen endpoint")).ToArray(),
         };
         if (!ByzantineModes.All.Contains(config.Byzantine))
             throw new NodeConfigException($"configuration key 'Byzantine' = '{config.Byzantine}': expected \"\" (honest) or \"{ByzantineModes.Equivocate}\" (test-only fault switch)");

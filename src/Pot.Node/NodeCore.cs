@@ -53,12 +53,12 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     private readonly GenesisDocument _genesis;
     private readonly Ed25519Keys _key;
     private readonly ChainStore _store;
-    private readonly ConsensusLog _log;
+    private readonly ConsensusLog? _log;
     private readonly TransactionPool _mempool;
-    private readonly Replica _replica;
+    private readonly Replica? _replica;
     private readonly IPeerTransport _peers;
     private readonly IConsensusVerifier _verifier;
-    private readonly ConsensusOutbound _outbound;
+    private readonly ConsensusOutbound? _outbound; // null on a follower (no replica)
     private readonly byte[][] _validatorAddresses;
     private readonly byte[][] _validatorKeys;
     private readonly int _quorum;
@@ -74,8 +74,11 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     /// <summary>Node metrics.</summary>
     public NodeMetrics Metrics { get; }
 
-    /// <summary>This node's consensus id (index of its address in the ascending validator set).</summary>
+    /// <summary>This node's consensus id (index of its address in the ascending validator set); −1 for a follower.</summary>
     public int NodeId { get; }
+
+    /// <summary>Whether this node's key is a genesis validator (it runs a PBFT replica); false for a follower, which only follows the chain by catch-up.</summary>
+    public bool IsValidator => NodeId >= 0;
 
     /// <summary>The node's validator address.</summary>
     public string Address => _key.Address;
@@ -100,7 +103,8 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
     /// <param name="chunks">Chunk service.</param>
     /// <param name="roles">Roles.</param>
     /// <param name="metrics">Metrics.</param>
-    public NodeCore(NodeConfig config, GenesisDocument genesis, Ed25519Keys key, IPeerTransport peers, IChunkService chunks, IReadOnlyList<INodeRole> roles, NodeMetrics metrics)
+    /// <param name="rules">Protocol rules of the chain (null: the chain's defaults); every node of a network must use the same.</param>
+    public NodeCore(NodeConfig config, GenesisDocument genesis, Ed25519Keys key, IPeerTransport peers, IChunkService chunks, IReadOnlyList<INodeRole> roles, NodeMetrics metrics, Pot.Chain.Protocol.IProtocolRules? rules = null)
     {
         _config = config;
         _genesis = genesis;
@@ -110,7 +114,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         Roles = roles;
         Metrics = metrics;
         Directory.CreateDirectory(config.DataDir);
-        _store = ChainStore.Open(Path.Combine(config.DataDir, "chain"), genesis);
+        _store = ChainStore.Open(Path.Combine(config.DataDir, "chain"), genesis, rules);
         var set = _store.Ledger.Validators;
         _validatorAddresses = set.Addresses.Select(a => a.ToArray()).ToArray();
         var keysByAddress = genesis.Validators.ToDictionary(v => Hex.Encode(AccountAddress.BytesFromPublicKey(v.PublicKey)), v => v.PublicKey);
@@ -119,8 +123,17 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         int n = _validatorAddresses.Length;
         _quorum = 2 * ((n - 1) / 3) + 1;
         NodeId = Array.FindIndex(_validatorAddresses, a => a.AsSpan().SequenceEqual(AccountAddress.BytesFromPublicKey(key.PublicKey)));
-        if (NodeId < 0) throw new NodeConfigException($"key {key.Address} is not a genesis validator (non-validator nodes are not supported yet)");
         _mempool = new TransactionPool(_store.Ledger, config.MempoolCapacity);
+        if (NodeId < 0)
+        {
+            // Follower: no replica and no consensus log; blocks arrive by catch-up from the validators.
+            _log = null;
+            _replica = null;
+            _verifier = new Ed25519ConsensusVerifier(new Dictionary<int, byte[]>());
+            foreach (var (block, _) in Enumerable.Range(1, (int)_store.Height).Select(h => _store.GetBlock((ulong)h)!.Value))
+                foreach (var tx in block.Transactions) _txHeights[Hex.Encode(tx.Hash)] = block.Header.Height;
+            return;
+        }
         _log = ConsensusLog.Open(Path.Combine(config.DataDir, "consensus"));
         var options = new ConsensusOptions
         {
@@ -138,7 +151,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         // Committed payloads the chain has not judged yet (a crash between the PBFT commit and the
         // certificate) are judged again in PBFT order; ones at or below the store's head are skipped.
         var blocks = new SortedDictionary<long, byte[]>();
-        foreach (var r in _log.Records) if (r is BlockRecord b) blocks[b.Height] = b.Payload;
+        foreach (var r in _log!.Records) if (r is BlockRecord b) blocks[b.Height] = b.Payload;
         _replica = new Replica(options, new Consensus.ValidatorSet(Enumerable.Range(0, n)), signer, verifier, this, _log.Records, this);
         foreach (var (h, p) in blocks) if (h <= _replica.ExecutedHeight) _pending.Enqueue((h, p));
         foreach (var (block, _) in Enumerable.Range(1, (int)_store.Height).Select(h => _store.GetBlock((ulong)h)!.Value))
@@ -155,22 +168,76 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         }
         _ = Task.Run(SyncLoop);
         _ = Task.Run(RoleLoop);
+        if (_replica is not null && _config.EmptyBlockIntervalMs > 0) _ = Task.Run(EmptyBlockLoop);
+        _ = Task.Run(RegossipLoop);
+    }
+
+    // Gossip is fire-and-forget: a transaction posted while a peer was down (starting, restarting) never reaches it,
+    // and if that peer is the primary nothing proposes it until a view change. So every max(2 s, view timeout) the
+    // node posts its pending transactions (at most 256) to every validator again; peers that have one answer 409.
+    private async Task RegossipLoop()
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Max(2000, _config.ViewTimeoutMs));
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            List<byte[]> pending;
+            lock (_gate)
+            {
+                if (_disposed) return;
+                pending = _mempool.Reap(256, long.MaxValue).Select(t => t.Encode()).ToList();
+            }
+            foreach (byte[] tx in pending)
+                for (int i = 0; i < _validatorKeys.Length; i++) if (i != NodeId) _peers.Post(i, "/p2p/tx", tx);
+        }
+    }
+
+    // Steps the replica with a no-op input at a quarter of the empty-block interval: every step ends with the
+    // replica's proposal attempt, which asks BuildEmpty when the pool is empty and this node is the primary.
+    private async Task EmptyBlockLoop()
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Max(10, _config.EmptyBlockIntervalMs / 4));
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            lock (_gate)
+            {
+                if (_disposed) return;
+                Run(new TimerInput(TimerKind.Batch, -1));
+                AdvanceChain();
+            }
+        }
     }
 
     // ------------------------------------------------------------------ replica driving
 
     private void Run(ConsensusInput input)
     {
+        if (_replica is null) return;
         var outputs = _replica.Step(input);
         foreach (var output in outputs)
         {
             switch (output)
             {
                 case PersistOutput p:
-                    _log.Append(p.Record);
+                    _log!.Append(p.Record);
                     break;
                 case SendOutput s:
-                    _outbound.Send(s.To, s.Message);
+                    _outbound!.Send(s.To, s.Message);
                     Metrics.MessagesSent.Inc(s.To.Length);
                     break;
                 case SetTimerOutput t:
@@ -217,6 +284,8 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         {
             return Admission.No(RejectReason.Malformed, "consensus message does not decode: " + ex.Message);
         }
+        if (_replica is null)
+            return Admission.No(RejectReason.Invalid, "this node is a follower (not a validator); it takes no consensus messages");
         if (message.Sender < 0 || message.Sender >= _validatorKeys.Length || message.Sender == NodeId)
             return Admission.No(RejectReason.BadSignature, $"sender {message.Sender} is not a peer validator (0..{_validatorKeys.Length - 1}, not {NodeId})");
         if (!message.HasValidSignature(_verifier))
@@ -277,11 +346,51 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
 
     string? INodeApi.SubmitTransaction(byte[] transaction) => SubmitTransaction(transaction, gossip: true) is { Accepted: false } a ? a.Message : null;
 
+    /// <inheritdoc />
+    public string? SubmitPayload(Ed25519Keys key, TransactionPayload payload, out byte[]? id)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(payload);
+        lock (_gate)
+        {
+            id = null;
+            if (_disposed) return "the node is stopping";
+            ulong nonce = _mempool.NextNonce(AccountAddress.BytesFromPublicKey(key.PublicKey));
+            ulong rate = _store.Ledger.Parameters.MinFeePerByte;
+            ulong fee = 0;
+            Transaction tx;
+            while (true)
+            {
+                tx = Transaction.Create(_genesis.ChainId, key, nonce, fee, payload);
+                ulong need = (ulong)tx.Size * rate;
+                if (fee >= need) break;
+                fee = need;
+            }
+            id = tx.Hash;
+            return SubmitTransaction(tx.Encode(), gossip: true) is { Accepted: false } a ? a.Message : null;
+        }
+    }
+
+    /// <inheritdoc />
+    public bool HasPending(byte[] sender)
+    {
+        lock (_gate) return _mempool.NextNonce(sender) != StateAccessNonce(sender);
+    }
+
+    private ulong StateAccessNonce(byte[] sender) => Pot.Chain.State.StateAccess.Account(_store.Ledger.State, sender).Nonce;
+
+    /// <inheritdoc />
+    public ChainSnapshot Snapshot()
+    {
+        lock (_gate) return new ChainSnapshot(_store.Ledger.State.Clone(), _store.Ledger.Head, _store.Ledger.HeadHash.ToArray());
+    }
+
     /// <summary>A block-commit signature from a peer: header hash (32) ‖ public key (32) ‖ signature (64).</summary>
     /// <param name="bytes">Body.</param>
     /// <returns>The admission.</returns>
     public Admission DeliverBlockSignature(byte[] bytes)
     {
+        if (_replica is null) return Admission.No(RejectReason.Invalid, "this node is a follower (not a validator); it takes no block signatures");
         if (bytes.Length != 128) return Admission.No(RejectReason.Malformed, $"block signature is {bytes.Length} bytes; expected 128 (hash 32, public key 32, signature 64)");
         byte[] hash = bytes[..32], pk = bytes[32..64], sig = bytes[64..];
         int who = Array.FindIndex(_validatorKeys, k => k.AsSpan().SequenceEqual(pk));
@@ -523,8 +632,23 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         if (candidates.Count == 0) return null;
         ulong now = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         ulong time = Math.Max(now, _store.Ledger.Head.TimeMs + 1);
-        var block = _store.Ledger.BuildBlock(candidates, _validatorAddresses[NodeId], (ulong)_replica.View, time, out _);
+        var block = _store.Ledger.BuildBlock(candidates, _validatorAddresses[NodeId], (ulong)_replica!.View, time, out var skipped);
+        // Skipped transactions leave the mempool at the next recheck; say why (operators and the devnet logs read this).
+        foreach (var (tx, why) in skipped) Console.Out.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} node: block {block.Header.Height} skipped {tx}: {why}");
         return block.Transactions.Count == 0 ? null : block.Encode();
+    }
+
+    byte[]? IProposalBuilder.BuildEmpty(long height)
+    {
+        if (_config.EmptyBlockIntervalMs <= 0 || _pending.Count > 0 || _awaitingCertificate is not null || _replica is null) return null;
+        ulong now = (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var head = _store.Ledger.Head;
+        if (now < head.TimeMs + (ulong)_config.EmptyBlockIntervalMs) return null;
+        // Only while the configured task has an open round (or always when no task is configured).
+        if (_config.Task is not null && Pot.Chain.State.StateAccess.TaskRound(_store.Ledger.State, _config.TaskId) is not { Finished: false }) return null;
+        var block = _store.Ledger.BuildBlock([], _validatorAddresses[NodeId], (ulong)_replica.View, Math.Max(now, head.TimeMs + 1), out _);
+        Metrics.EmptyBlocksProposed.Inc();
+        return block.Encode();
     }
 
     IReadOnlyList<byte[]> IProposalBuilder.TransactionsOf(ReadOnlySpan<byte> payload)
@@ -580,8 +704,8 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
         internal NodeView(NodeCore node) => _node = node;
         /// <summary>The chain store.</summary>
         public ChainStore Store => _node._store;
-        /// <summary>The replica.</summary>
-        public Replica Replica => _node._replica;
+        /// <summary>The replica (null on a follower).</summary>
+        public Replica? Replica => _node._replica;
         /// <summary>Pending transactions.</summary>
         public int MempoolCount => _node._mempool.Count;
         /// <summary>Whether a transaction (hex id) is pending.</summary>
@@ -600,7 +724,7 @@ public sealed class NodeCore : IProposalBuilder, IBlockValidator, INodeApi, IDis
             if (_disposed) return;
             _disposed = true;
             _stop.Cancel();
-            _log.Dispose();
+            _log?.Dispose();
             _store.Dispose();
         }
     }

@@ -71,11 +71,41 @@ public static class NodeHost
         });
         var metrics = new NodeMetrics();
         var transport = new HttpPeerTransport(peers);
+        // The protocol task (config Task) decides the chain's rules and the roles; without one the node is a plain chain.
+        var task = Training.NodeTasks.FromConfig(config);
+        Directory.CreateDirectory(config.DataDir);
         var chunks = ChunkStore.Open(Path.Combine(config.DataDir, "chunks"));
         var events = new BlockEvents(); // first role: the dashboard's event stream never waits behind a protocol role
-        var core = new NodeCore(config, genesis, key, transport, new LocalChunkService(chunks), [events, .. roles ?? []], metrics);
+        var chunkService = new Training.NetworkChunkService(chunks, config.Peers.Values.Concat(config.ChunkPeers).Distinct(StringComparer.Ordinal).Select(u => new Uri(u + "/")));
+        Pot.Protocol.PotProtocolRules? rules = task is null ? null
+            : new Pot.Protocol.PotProtocolRules(new Dictionary<ulong, Pot.Protocol.ProtocolTask> { [config.TaskId] = task }, chunkService.Network);
+        bool validator = order.Contains(Hex.Encode(AccountAddress.BytesFromPublicKey(key.PublicKey)));
+        Training.RoundHistory? history = task is null || !validator ? null : new Training.RoundHistory(config.TaskId);
+        var hosted = new List<INodeRole> { events };
+        hosted.AddRange(roles ?? []);
+        if (task is not null && roles is null)
+        {
+            void Log(string line) => Console.Out.WriteLine(line);
+            if (validator)
+            {
+                hosted.Add(new Training.ValidatorRole(task, config.TaskId, key, chunkService, history!, config.EvaluationBatches, rules!, metrics, Log));
+            }
+            else
+            {
+                var strategy = ParseStrategy(config.MinerStrategy);
+                hosted.Add(new Training.MinerNodeRole(task, config.TaskId, key, strategy, chunkService, metrics, Log));
+            }
+        }
+        var core = new NodeCore(config, genesis, key, transport, chunkService, hosted, metrics, rules);
         builder.Services.AddSingleton(core);
-        builder.Services.AddHostedService(_ => new NodeLifetime(core, transport, chunks));
+        builder.Services.AddHostedService(_ => new NodeLifetime(core, transport, chunks, chunkService, hosted));
+        var chunkOptions = new Pot.Network.ChunkServerOptions
+        {
+            RateLimitTokens = Math.Max(1, config.PeerRequestsPerSecond),
+            RateLimitTokensPerPeriod = Math.Max(1, config.PeerRequestsPerSecond),
+        };
+        var chunkMetrics = new Pot.Network.ChunkServerMetrics();
+        Pot.Network.ChunkEndpoints.AddChunkRateLimiting(builder.Services, chunkOptions, chunkMetrics);
         builder.Services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
@@ -90,12 +120,50 @@ public static class NodeHost
 
         var app = builder.Build();
         app.UseRateLimiter();
-        var rpc = new RpcMethods(core);
+        var rpc = new RpcMethods(core, history);
         MapPeerRoutes(app, core, metrics, config, p2p.Port);
+        // Chunk transfer (Pot.Network): GET|HEAD /chunks/{sha256} and POST /chunks/have on the peer endpoint, and
+        // GET /p2p/name/{commitment} → the 32-byte content hash a protocol commitment is bound to here.
+        Pot.Network.ChunkEndpoints.MapChunkEndpoints(app, chunks, chunkOptions, chunkMetrics).RequireHost($"*:{p2p.Port}");
+        app.MapGet("/p2p/name/{commitment}", async (HttpContext ctx, string commitment) =>
+        {
+            byte[] name;
+            try
+            {
+                name = Hex.Decode(commitment, "commitment", 32);
+            }
+            catch (PotFormatException ex)
+            {
+                metrics.Rejected.WithLabels("/p2p/name", "malformed").Inc();
+                await Problem(ctx, StatusCodes.Status400BadRequest, ex.Message).ConfigureAwait(false);
+                return;
+            }
+            if (chunkService.ResolveName(name) is not byte[] hash)
+            {
+                await Problem(ctx, StatusCodes.Status404NotFound, $"no blob named {commitment} here").ConfigureAwait(false);
+                return;
+            }
+            ctx.Response.ContentType = "application/octet-stream";
+            await ctx.Response.Body.WriteAsync(hash, ctx.RequestAborted).ConfigureAwait(false);
+        }).RequireHost($"*:{p2p.Port}").RequireRateLimiting("p2p");
         MapApiRoutes(app, core, rpc, metrics, config, api.Port);
         ModelRoutes.Map(app, core, chunks, api.Port);
         DashboardEndpoints.Map(app, core, events, config, api.Port);
         return app;
+    }
+
+    private static Pot.Protocol.MinerStrategy ParseStrategy(string name)
+    {
+        if (name == "honest") return Pot.Protocol.MinerStrategy.Honest;
+        try
+        {
+            return Pot.Protocol.ProtocolSimulation.ParseCheaters(name) is [var one] ? one
+                : throw new NodeConfigException($"configuration key 'MinerStrategy' = '{name}': expected honest or one cheating strategy");
+        }
+        catch (ArgumentException ex)
+        {
+            throw new NodeConfigException($"configuration key 'MinerStrategy' = '{name}': {ex.Message}");
+        }
     }
 
     private static RateLimitPartition<string> Bucket(HttpContext ctx, string policy, int perSecond) =>
@@ -269,6 +337,8 @@ public static class NodeHost
         Get("/api/task/{id}/model-root", c => ("pot_getModelRoot", c.Request.Query.TryGetValue("height", out var h)
             ? [S(c.Request.RouteValues["id"]), S(h.ToString())] : [S(c.Request.RouteValues["id"])]));
         Get("/api/submission/{id}", c => ("pot_getSubmission", [S(c.Request.RouteValues["id"])]));
+        Get("/api/submission/{id}/attestations", c => ("pot_getAttestations", [S(c.Request.RouteValues["id"])]));
+        Get("/api/task/{id}/rounds", c => ("pot_getRounds", [S(c.Request.RouteValues["id"])]));
         api.MapPost("/api/tx", async ctx =>
         {
             if (await ReadBody(ctx, config.MaxApiRequestBytes, metrics, "/api/tx").ConfigureAwait(false) is not { } body) return;
@@ -355,7 +425,7 @@ public static class NodeHost
         }
     }
 
-    private sealed class NodeLifetime(NodeCore core, HttpPeerTransport transport, ChunkStore chunks) : IHostedService
+    private sealed class NodeLifetime(NodeCore core, HttpPeerTransport transport, ChunkStore chunks, Training.NetworkChunkService chunkService, IReadOnlyList<INodeRole> roles) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
@@ -365,8 +435,10 @@ public static class NodeHost
 
         public Task StopAsync(CancellationToken cancellationToken)
         {
+            foreach (var role in roles.OfType<IDisposable>()) role.Dispose();
             transport.Dispose();
             core.Dispose();
+            chunkService.Dispose();
             chunks.Dispose();
             return Task.CompletedTask;
         }

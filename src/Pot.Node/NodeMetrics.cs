@@ -25,7 +25,14 @@ public sealed class NodeMetrics
         RequeuedTransactions = f.CreateCounter("pot_consensus_requeued_transactions_total", "Transactions of skipped payloads handed back to the replica (still pending in the mempool).");
         ByzantineMessages = f.CreateCounter("pot_byzantine_conflicting_messages_total", "Conflicting consensus messages sent by the test-only Byzantine switch (0 on an honest node).");
         RpcCalls = f.CreateCounter("pot_rpc_calls_total", "JSON-RPC calls, by method and outcome.", "method", "outcome");
+        EmptyBlocksProposed = f.CreateCounter("pot_empty_blocks_proposed_total", "Empty blocks this node proposed as primary (EmptyBlockIntervalMs).");
+        RoleTransactions = f.CreateCounter("pot_role_transactions_total", "Transactions the protocol roles submitted, by kind and outcome.", "kind", "outcome");
     }
+
+    /// <summary>pot_empty_blocks_proposed_total.</summary>
+    public Counter EmptyBlocksProposed { get; }
+    /// <summary>pot_role_transactions_total{kind,outcome}.</summary>
+    public Counter RoleTransactions { get; }
 
     /// <summary>The registry served at /metrics.</summary>
     public CollectorRegistry Registry { get; }

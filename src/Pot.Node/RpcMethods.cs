@@ -35,14 +35,16 @@ public sealed class RpcException(int code, string message) : Exception(message)
 /// The user API's methods, shared by JSON-RPC (POST /rpc) and the plain GET routes. Parameters are
 /// positional (a JSON array); hashes and bytes are lower-case hex; addresses are "pot" + 40 hex.
 /// </summary>
-public sealed class RpcMethods(NodeCore node)
+/// <param name="node">The node.</param>
+/// <param name="history">The task history a validator role records (null when the node runs no task or is a follower).</param>
+public sealed class RpcMethods(NodeCore node, Training.RoundHistory? history = null)
 {
     /// <summary>Every method name with its parameters, for docs and the method-not-found error.</summary>
     public static readonly string[] Names =
     [
         "pot_status", "pot_head", "pot_getBlockByHeight", "pot_getBlockByHash", "pot_sendTransaction",
         "pot_getTransactionStatus", "pot_getAccount", "pot_getTask", "pot_getRound", "pot_getSubmission",
-        "pot_getModelRoot",
+        "pot_getModelRoot", "pot_getRounds", "pot_getAttestations",
     ];
 
     /// <summary>Invokes a method.</summary>
@@ -174,10 +176,12 @@ public sealed class RpcMethods(NodeCore node)
             {
                 Arity(1);
                 byte[] id = Hash(0, "submission id");
+                var pendingOrNull = node.Read(v => StateAccess.Submission(v.Store.Ledger.State, id));
+                if (pendingOrNull is null && history?.SubmissionJson(Hex.Encode(id)) is { } past) return past;
                 return node.Read(v =>
                 {
                     var s = StateAccess.Submission(v.Store.Ledger.State, id)
-                        ?? throw new RpcException(RpcException.NotFound, $"no pending submission {Hex.Encode(id)} (finalized rounds keep their history in blocks)");
+                        ?? throw new RpcException(RpcException.NotFound, $"no submission {Hex.Encode(id)} (neither pending nor in this node's task history)");
                     var atts = new JsonArray();
                     foreach (var a in s.Attestations)
                         atts.Add(new JsonObject { ["verifier"] = AccountAddress.Prefix + Hex.Encode(a.Verifier), ["accept"] = a.Accept, ["evidenceHash"] = Hex.Encode(a.EvidenceHash) });
@@ -189,6 +193,8 @@ public sealed class RpcMethods(NodeCore node)
                         ["sampleCount"] = s.Payload.SampleCount,
                         ["claimedLosses"] = new JsonArray(s.Payload.ClaimedLossBits.Select(b => (JsonNode)JsonValue.Create(BitConverter.UInt32BitsToSingle(b))).ToArray()),
                         ["attestations"] = atts,
+                        ["status"] = "pending",
+                        ["attestationRecords"] = history?.AttestationsJson(Hex.Encode(id)),
                     };
                 });
             }
@@ -199,6 +205,21 @@ public sealed class RpcMethods(NodeCore node)
                 ulong? at = args.Count > 1 ? U64(1, "height") : null;
                 return node.Read(v => ModelRoot(v, id, at));
             }
+            case "pot_getRounds":
+            {
+                Arity(1);
+                ulong id = U64(0, "task id");
+                if (history is null) throw new RpcException(RpcException.NotFound, "this node records no round history (it runs no protocol task, or it is a follower)");
+                if (id != history.TaskId) throw new RpcException(RpcException.NotFound, $"this node records the history of task {history.TaskId}, not {id}");
+                return history.RoundsJson();
+            }
+            case "pot_getAttestations":
+            {
+                Arity(1);
+                byte[] id = Hash(0, "submission id");
+                if (history is null) throw new RpcException(RpcException.NotFound, "this node records no attestation history (it runs no protocol task, or it is a follower)");
+                return history.AttestationsJson(Hex.Encode(id));
+            }
             default:
                 throw new RpcException(RpcException.MethodNotFound, $"unknown method '{method}'; methods: {string.Join(", ", Names)}");
         }
@@ -208,8 +229,8 @@ public sealed class RpcMethods(NodeCore node)
     {
         ["chainId"] = node.ChainId, ["nodeId"] = node.NodeId, ["address"] = node.Address,
         ["height"] = v.Store.Height, ["headHash"] = Hex.Encode(v.Store.Ledger.HeadHash),
-        ["view"] = v.Replica.View, ["changingView"] = v.Replica.IsChangingView, ["consensusHeight"] = v.Replica.ExecutedHeight,
-        ["stableCheckpoint"] = v.Replica.StableHeight, ["mempool"] = v.MempoolCount, ["uncertifiedPayloads"] = v.PendingPayloads,
+        ["view"] = v.Replica?.View, ["changingView"] = v.Replica?.IsChangingView, ["consensusHeight"] = v.Replica?.ExecutedHeight,
+        ["stableCheckpoint"] = v.Replica?.StableHeight, ["mode"] = node.IsValidator ? "validator" : "follower", ["mempool"] = v.MempoolCount, ["uncertifiedPayloads"] = v.PendingPayloads,
         ["validators"] = v.Store.Ledger.Validators.Addresses.Count, ["minFeePerByte"] = v.Store.Ledger.Parameters.MinFeePerByte,
         ["roles"] = new JsonArray(node.Roles.Select(r => (JsonNode)JsonValue.Create(r.Name)).ToArray()),
     });

@@ -42,7 +42,35 @@ public interface INodeApi
 
     /// <summary>The chunk store seam.</summary>
     IChunkService Chunks { get; }
+
+    /// <summary>Chain id.</summary>
+    string ChainId { get; }
+
+    /// <summary>Whether this node is a validator (false: a follower).</summary>
+    bool IsValidator { get; }
+
+    /// <summary>Signs <paramref name="payload"/> with <paramref name="key"/> (next nonce after the sender's pending transactions, minimum fee) and submits it like <see cref="SubmitTransaction"/>.</summary>
+    /// <param name="key">Sender key.</param>
+    /// <param name="payload">Payload.</param>
+    /// <param name="id">The transaction id when it was built.</param>
+    /// <returns>Null when accepted, else why not.</returns>
+    string? SubmitPayload(Pot.Commitments.Keys.Ed25519Keys key, Pot.Chain.Transactions.TransactionPayload payload, out byte[]? id);
+
+    /// <summary>Whether the sender has transactions in this node's mempool.</summary>
+    /// <param name="sender">20-byte address.</param>
+    /// <returns>True when some are pending.</returns>
+    bool HasPending(byte[] sender);
+
+    /// <summary>A copy of the head state (safe to read from any thread while the chain moves on).</summary>
+    /// <returns>The snapshot.</returns>
+    ChainSnapshot Snapshot();
 }
+
+/// <summary>A copy of the chain state at a head.</summary>
+/// <param name="State">State after the head block (a private copy).</param>
+/// <param name="Head">Head header.</param>
+/// <param name="HeadHash">Head hash.</param>
+public sealed record ChainSnapshot(Pot.Chain.State.ChainState State, BlockHeader Head, byte[] HeadHash);
 
 /// <summary>
 /// Chunk seam: content-addressed blobs (model updates, checkpoints). The node only stores them locally

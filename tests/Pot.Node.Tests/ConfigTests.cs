@@ -64,6 +64,15 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("'Byzantine' = 'lie'", ex.Message);
         Assert.Equal("", NodeConfig.Load(file, [], new Dictionary<string, string>()).Byzantine);
         Assert.Equal("equivocate", NodeConfig.Load(file, ["Byzantine=Equivocate"], new Dictionary<string, string>()).Byzantine);
+        ex = Assert.Throws<NodeConfigException>(() => NodeConfig.Load(file, ["ChunkPeers=http://127.0.0.1:1,ftp://x"], new Dictionary<string, string>()));
+        Assert.Contains("'ChunkPeers' entry 'ftp://x'", ex.Message);
+        ex = Assert.Throws<NodeConfigException>(() => NodeConfig.Load(file, ["EmptyBlockIntervalMs=-1"], new Dictionary<string, string>()));
+        Assert.Contains("'EmptyBlockIntervalMs' = '-1'", ex.Message);
+        var ok = NodeConfig.Load(file, ["Task=tiny", "TaskInnerSteps=4", "Byzantine=equivocate", "ChunkPeers=http://127.0.0.1:1/, http://127.0.0.1:2", "EmptyBlockIntervalMs=250"], new Dictionary<string, string>());
+        Assert.Equal(("tiny", 4, "equivocate", 250L), (ok.Task, ok.TaskInnerSteps, ok.Byzantine, ok.EmptyBlockIntervalMs));
+        Assert.Equal(["http://127.0.0.1:1", "http://127.0.0.1:2"], ok.ChunkPeers);
+        ex = Assert.Throws<NodeConfigException>(() => Pot.Node.Training.NodeTasks.FromConfig(ok with { Task = "no-such-task" }));
+        Assert.Contains("'Task' = 'no-such-task'", ex.Message);
     }
 
     // Proves every persist-record kind survives the consensus log on RocksDB across a reopen, and a flipped byte is detected.

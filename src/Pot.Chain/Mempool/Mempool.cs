@@ -66,6 +66,16 @@ public sealed class TransactionPool
         return Add(tx);
     }
 
+    /// <summary>The nonce the sender's next transaction must carry: its account nonce plus its pending transactions.</summary>
+    /// <param name="sender">20-byte sender address.</param>
+    /// <returns>The next nonce.</returns>
+    public ulong NextNonce(byte[] sender)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        ulong nonce = StateAccess.Account(_ledger.State, sender).Nonce;
+        return _bySender.TryGetValue(sender, out var queue) ? nonce + (ulong)queue.Count : nonce;
+    }
+
     /// <summary>Adds a transaction.</summary>
     /// <param name="tx">The transaction.</param>
     /// <returns>Null when accepted, else the rejection.</returns>

@@ -1,0 +1,180 @@
+using System.Net;
+using System.Security.Cryptography;
+using Pot.Commitments;
+using Pot.Network;
+using Pot.Protocol;
+using Pot.Storage;
+
+namespace Pot.Node.Training;
+
+/// <summary>
+/// The node's chunk service over its RocksDB <see cref="ChunkStore"/> and the Pot.Network transfer layer.
+/// Blobs are content-addressed by SHA-256 and served at <c>GET /chunks/{sha256}</c> (ChunkEndpoints) on the
+/// peer endpoint. Protocol objects are named by their commitment (model root, update root, trace root, trace-leaf
+/// hash), which is not the SHA-256 of the bytes, so a node also answers <c>GET /p2p/name/{commitment}</c> with the
+/// 32-byte content hash the name is bound to (<see cref="ResolveName"/>); a fetch by commitment asks every peer
+/// for the name, then downloads the content with the verifying, resumable <see cref="ChunkClient"/> from the
+/// peers that have it, stores it locally and binds the name. Callers re-check the bytes against the commitment
+/// (ModelBlobs, the verifier, the fraud-proof judge), so a lying peer only costs a failed fetch.
+/// </summary>
+public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposable
+{
+    private readonly ChunkStore _store;
+    private readonly ChunkClient _client;
+    private readonly HttpClient _http;
+    private readonly IReadOnlyList<Uri> _peers;
+    private readonly List<IChunkSource> _providers = [];
+    private readonly TimeSpan _timeout;
+
+    /// <summary>Creates the service.</summary>
+    /// <param name="store">The node's chunk store (owned by the caller).</param>
+    /// <param name="peers">Base URLs of the peers' P2P endpoints (validators and chunk peers).</param>
+    /// <param name="timeout">Limit of one fetch by commitment.</param>
+    public NetworkChunkService(ChunkStore store, IEnumerable<Uri> peers, TimeSpan? timeout = null)
+    {
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _peers = peers.Select(p => p.AbsoluteUri.EndsWith('/') ? p : new Uri(p.AbsoluteUri + "/")).ToArray();
+        _timeout = timeout ?? TimeSpan.FromSeconds(20);
+        var options = new ChunkClientOptions { RequestTimeout = TimeSpan.FromSeconds(15), ConnectTimeout = TimeSpan.FromSeconds(2) };
+        _client = new ChunkClient(store, options);
+        _http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2), EnableMultipleHttp2Connections = true })
+        {
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = TimeSpan.FromSeconds(5),
+        };
+    }
+
+    /// <summary>Peers tried by fetches.</summary>
+    public IReadOnlyList<Uri> Peers => _peers;
+
+    /// <summary>Fetches by commitment that went to the network and succeeded.</summary>
+    public long NetworkFetches => Interlocked.Read(ref _networkFetches);
+    private long _networkFetches;
+
+    /// <summary>A source that reads local blobs first, then fetches from peers (blocking; for role and rule threads, never for request handlers).</summary>
+    public IChunkSource Network => new NetworkSource(this);
+
+    /// <summary>Adds a local on-demand source served under its commitments (a miner's blob server, which recomputes trace states).</summary>
+    /// <param name="provider">The source.</param>
+    /// <param name="keep">How many providers to keep (oldest dropped).</param>
+    public void AddProvider(IChunkSource provider, int keep = 4)
+    {
+        lock (_providers)
+        {
+            _providers.Add(provider);
+            while (_providers.Count > keep) _providers.RemoveAt(0);
+        }
+    }
+
+    // ------------------------------------------------------------------ IChunkService (content-addressed)
+
+    /// <inheritdoc />
+    public byte[] Put(ReadOnlySpan<byte> data) => _store.Put(data);
+
+    /// <inheritdoc />
+    public bool TryGet(ReadOnlySpan<byte> hash, out byte[]? data) => _store.TryGet(hash, out data);
+
+    /// <inheritdoc />
+    public async Task<byte[]?> FetchAsync(byte[] hash, CancellationToken cancellation)
+    {
+        if (_store.TryGet(hash, out var local)) return local;
+        try
+        {
+            return (await _client.FetchAsync(hash, _peers, cancellation).ConfigureAwait(false)).Data;
+        }
+        catch (ChunkFetchException)
+        {
+            return null;
+        }
+    }
+
+    // ------------------------------------------------------------------ IChunkStore (named by commitment)
+
+    /// <inheritdoc />
+    public void Put(ReadOnlySpan<byte> commitment, byte[] blob) => _store.PutNamed(commitment, blob);
+
+    /// <inheritdoc />
+    public byte[]? TryGet(ReadOnlySpan<byte> commitment)
+    {
+        if (commitment.Length != 32) return null;
+        if (_store.TryGetNamed(commitment) is byte[] local) return local;
+        IChunkSource[] providers;
+        lock (_providers) providers = _providers.ToArray();
+        foreach (var p in providers)
+        {
+            if (p.TryGet(commitment) is byte[] made)
+            {
+                _store.PutNamed(commitment, made);
+                return made;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The content hash a commitment is bound to here (local blobs and providers), or null.</summary>
+    /// <param name="commitment">32-byte commitment.</param>
+    /// <returns>SHA-256 of the blob, or null.</returns>
+    public byte[]? ResolveName(ReadOnlySpan<byte> commitment) => TryGet(commitment) is byte[] blob ? SHA256.HashData(blob) : null;
+
+    /// <summary>Fetches a blob by commitment from the peers (local first); null when no peer has it in time.</summary>
+    /// <param name="commitment">32-byte commitment.</param>
+    /// <param name="cancellation">Cancellation.</param>
+    /// <returns>The bytes (the caller checks them against the commitment), or null.</returns>
+    public async Task<byte[]?> FetchNamedAsync(byte[] commitment, CancellationToken cancellation)
+    {
+        if (TryGet(commitment) is byte[] local) return local;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        cts.CancelAfter(_timeout);
+        string hex = Hex.Encode(commitment);
+        var lookups = _peers.Select(async peer =>
+        {
+            try
+            {
+                using var response = await _http.GetAsync(new Uri(peer, "p2p/name/" + hex), cts.Token).ConfigureAwait(false);
+                if (response.StatusCode != HttpStatusCode.OK) return (peer, (byte[]?)null);
+                byte[] body = await response.Content.ReadAsByteArrayAsync(cts.Token).ConfigureAwait(false);
+                return (peer, body.Length == 32 ? body : null);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or OperationCanceledException)
+            {
+                return (peer, null);
+            }
+        }).ToArray();
+        var answers = await Task.WhenAll(lookups).ConfigureAwait(false);
+        // Peers may disagree on the content (a lying peer): try each distinct hash, most-announced first.
+        foreach (var group in answers.Where(a => a.Item2 is not null).GroupBy(a => Hex.Encode(a.Item2!)).OrderByDescending(g => g.Count()))
+        {
+            byte[] hash = Hex.Decode(group.Key, "content hash", 32);
+            try
+            {
+                var result = await _client.FetchAsync(hash, group.Select(g => g.peer).ToArray(), cts.Token).ConfigureAwait(false);
+                _store.PutNamed(commitment, result.Data);
+                Interlocked.Increment(ref _networkFetches);
+                return result.Data;
+            }
+            catch (Exception ex) when (ex is ChunkFetchException or OperationCanceledException)
+            {
+                if (cancellation.IsCancellationRequested) throw;
+            }
+        }
+        return null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _client.Dispose();
+        _http.Dispose();
+    }
+
+    private sealed class NetworkSource(NetworkChunkService service) : IChunkSource
+    {
+        public byte[]? TryGet(ReadOnlySpan<byte> commitment)
+        {
+            if (commitment.Length != 32) return null;
+            byte[] c = commitment.ToArray();
+            return service.TryGet(c) ?? Task.Run(() => service.FetchNamedAsync(c, CancellationToken.None)).GetAwaiter().GetResult();
+        }
+    }
+}

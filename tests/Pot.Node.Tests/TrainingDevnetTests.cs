@@ -1,0 +1,79 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace Pot.Node.Tests;
+
+// Devnet runs start many processes: they run one at a time (not in parallel with each other).
+[Collection("OS processes")]
+public sealed class TrainingDevnetTests
+{
+    // Proves the devnet trains a model through the protocol over a real network, one run covering three claims:
+    // (1) 4 validator processes and 3 miner processes (followers) finalize 3 rounds, the held-out loss falls, and the
+    //     honest validators agree on the block hash and the model root at a common height and on every round's
+    //     evaluation;
+    // (2) a cheating miner (wrong-data: every step trains on data β did not assign, so any replayed step fails) is
+    //     rejected and slashed, and no honest miner is slashed;
+    // (3) miner 0 is killed with SIGKILL after round 0: it contributes nothing afterwards and the rounds still finalize.
+    [Fact]
+    public void DevnetTrainsThroughTheProtocolCatchesACheaterAndSurvivesAKilledMiner()
+    {
+        var (exit, stdout, stderr) = CliTests.PotWithin(330, "devnet", "--validators", "4", "--miners", "3", "--rounds", "3", "--task", "tiny",
+            "--inner-steps", "4", "--window-blocks", "20", "--block-interval-ms", "400", "--cheaters", "wrong-data", "--kill-miner-after-round", "0",
+            "--eval-batches", "2", "--json", "--timeout-s", "300");
+        Assert.True(exit == 0, $"exit {exit}: {stderr}\n{stdout}");
+        var report = (JsonObject)JsonNode.Parse(stdout.Trim().Split('\n')[^1])!;
+        Assert.Equal(3, (int)report["rounds"]!);
+        Assert.True((double)report["finalLoss"]! < (double)report["initialLoss"]!, report.ToJsonString());
+        Assert.True((bool)report["validatorsAgree"]!, report.ToJsonString());
+        Assert.True((bool)report["evaluationsAgree"]!, report.ToJsonString());
+        Assert.Equal(64, ((string)report["modelRoot"]!).Length);
+        Assert.True((bool)report["minerKilled"]!);
+        var miners = ((JsonArray)report["miners"]!).Select(m => (JsonObject)m!).ToArray();
+        var cheater = miners.Single(m => (string)m["strategy"]! == "wrong-data");
+        Assert.Equal(0, (int)cheater["accepted"]!);
+        Assert.True((int)cheater["rejected"]! >= 1, report.ToJsonString());
+        Assert.True((bool)cheater["slashed"]!, report.ToJsonString());
+        Assert.All(miners.Where(m => (string)m["strategy"]! == "honest"), m => Assert.False((bool)m["slashed"]!, m.ToJsonString()));
+        // The killed miner can only have contributed to round 0; the surviving honest miner contributed.
+        Assert.True((int)miners[0]["accepted"]! <= 1, report.ToJsonString());
+        Assert.True((int)miners[1]["accepted"]! >= 1, report.ToJsonString());
+        Assert.True((int)report["slashed"]! >= 1);
+    }
+
+    // Proves the devnet refuses bad settings with exit code 2 and a message naming the option, before starting anything.
+    [Fact]
+    public void DevnetRefusesBadSettings()
+    {
+        var (exit, _, stderr) = CliTests.Pot("devnet", "--miners", "2", "--cheaters", "wrong-data:3");
+        Assert.Equal(2, exit);
+        Assert.Contains("--cheaters names 3 miners but --miners is 2", stderr);
+        (exit, _, stderr) = CliTests.Pot("devnet", "--cheaters", "teleport");
+        Assert.Equal(2, exit);
+        Assert.Contains("unknown cheater strategy 'teleport'", stderr);
+        (exit, _, stderr) = CliTests.Pot("devnet", "--validators", "4", "--byzantine", "2");
+        Assert.Equal(2, exit);
+        Assert.Contains("--byzantine", stderr);
+        (exit, _, stderr) = CliTests.Pot("devnet", "--task", "no-such-task");
+        Assert.Equal(2, exit);
+    }
+
+    // Proves the peer name route answers a malformed commitment with 400 and an unknown one with 404, and the
+    // round-history RPCs refuse a node that runs no task with a clear error.
+    [Fact]
+    public async Task NameRouteAndHistoryRpcsRefuseBadRequests()
+    {
+        await using var net = new TestNetwork(4);
+        await net.StartAllAsync();
+        using var h2 = new HttpClient { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        var bad = await h2.GetAsync(net.Nodes[0].P2pUrl + "/p2p/name/xyz");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var missing = await h2.GetAsync(net.Nodes[0].P2pUrl + "/p2p/name/" + new string('a', 64));
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        using var http = new HttpClient();
+        var rounds = await http.GetAsync(net.Nodes[1].ApiUrl + "/api/task/0/rounds");
+        Assert.Equal(HttpStatusCode.NotFound, rounds.StatusCode);
+        Assert.Contains("no round history", await rounds.Content.ReadAsStringAsync());
+        var attestations = await http.GetAsync(net.Nodes[1].ApiUrl + "/api/submission/" + new string('0', 63) + "/attestations");
+        Assert.Equal(HttpStatusCode.BadRequest, attestations.StatusCode);
+    }
+}

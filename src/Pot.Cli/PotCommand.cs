@@ -21,6 +21,7 @@ public static class PotCommand
         root.Subcommands.Add(NodeCommands.CreateStatus());
         root.Subcommands.Add(NodeCommands.CreateTx());
         root.Subcommands.Add(NodeCommands.CreateDevnet());
+        root.Subcommands.Add(ExperimentCommands.Create());
         return root;
     }
 }

@@ -64,7 +64,7 @@ public static class ExperimentCommands
 
     private static Command CreateQuality()
     {
-        var task = new Option<string>("--task") { Description = "Engine task (addition, addition3, kjv, fashion-mnist).", DefaultValueFactory = _ => "addition" };
+        var task = new Option<string>("--task") { Description = "Engine task (addition, addition3, kjv, fashion-mnist) or \"tiny\" (1-layer addition model, batch 8).", DefaultValueFactory = _ => "addition" };
         var budget = new Option<int>("--budget") { Description = "Total training steps of each arm (equal compute): the centralized run's steps, and Σ N·H over the protocol's rounds.", DefaultValueFactory = _ => 1600 };
         var miners = new Option<string>("--miners") { Description = "Miner counts N, comma-separated.", DefaultValueFactory = _ => "1,4,16" };
         var inner = new Option<string>("--inner-steps") { Description = "Inner steps H, comma-separated.", DefaultValueFactory = _ => "1,10,50" };
@@ -94,10 +94,10 @@ public static class ExperimentCommands
                 var other => throw new ArgumentException($"--outer: expected sgd or nesterov, got '{other}'"),
             };
             float eta = r.GetValue(outerLr);
+            var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta };
             var options = new QualityOptions
             {
-                Task = taskName, Budget = b, Miners = ns, InnerSteps = hs, CurvePoints = Math.Max(1, r.GetValue(points)),
-                Configure = t => t with { Outer = outerOptimizer, OuterLearningRate = eta },
+                Task = baseTask, Budget = b, Miners = ns, InnerSteps = hs, CurvePoints = Math.Max(1, r.GetValue(points)),
             };
             bool asJson = r.GetValue(json);
             void Say(string line)
@@ -158,7 +158,7 @@ public static class ExperimentCommands
     {
         var c = central[^1];
         var sb = new StringBuilder();
-        sb.Append(Inv, $"Task `{o.Task}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md). Centralized: held-out loss {c.Loss:F4}{Acc(c.Accuracy)}.\n\n");
+        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md). Centralized: held-out loss {c.Loss:F4}{Acc(c.Accuracy)}.\n\n");
         sb.Append("| N | H | rounds | held-out loss | loss vs centralized | accuracy | accuracy ratio | accepted / rejected | verifier / miner CPU |\n");
         sb.Append("|---|---|---|---|---|---|---|---|---|\n");
         foreach (var r in runs)

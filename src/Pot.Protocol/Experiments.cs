@@ -278,8 +278,8 @@ public sealed record QualityRun(int Miners, int InnerSteps, int Rounds, IReadOnl
 /// <summary>Options of the quality experiment.</summary>
 public sealed record QualityOptions
 {
-    /// <summary>Engine task.</summary>
-    public string Task { get; init; } = "addition";
+    /// <summary>The protocol task (its engine configuration is also the centralized run's, with <see cref="Budget"/> steps); H is set per run.</summary>
+    public ProtocolTask Task { get; init; } = ProtocolTask.Default("addition");
 
     /// <summary>Total training steps of each arm (equal compute): centralized steps = Σ over rounds of N·H.</summary>
     public int Budget { get; init; } = 1600;
@@ -296,20 +296,18 @@ public sealed record QualityOptions
     /// <summary>Validation batches per evaluation.</summary>
     public int EvaluationBatches { get; init; } = 5;
 
-    /// <summary>Protocol task overrides (outer optimiser and so on) applied to <see cref="ProtocolTask.Default"/>.</summary>
-    public Func<ProtocolTask, ProtocolTask> Configure { get; init; } = t => t;
 }
 
 /// <summary>Centralized training versus the protocol at equal total compute.</summary>
 public static class QualityExperiment
 {
-    /// <summary>Centralized training: one trainer, <see cref="QualityOptions.Budget"/> steps with the task's documented schedule, single thread.</summary>
+    /// <summary>Centralized training: one trainer, <see cref="QualityOptions.Budget"/> steps with the task's engine configuration and its schedule (warm-up, cosine decay), single thread.</summary>
     /// <param name="o">Options.</param>
     /// <returns>Its curve.</returns>
     public static IReadOnlyList<CurvePoint> Centralized(QualityOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
-        var config = TrainingConfig.Default(o.Task) with { Steps = o.Budget };
+        var config = o.Task.Training with { Steps = o.Budget };
         var trainer = Trainer.Create(config);
         var curve = new List<CurvePoint>();
         void Evaluate()
@@ -343,7 +341,7 @@ public static class QualityExperiment
             throw new ArgumentException($"need N, H and the budget positive, got N = {miners}, H = {innerSteps}, budget = {o.Budget}");
         }
         int rounds = Math.Max(1, o.Budget / (miners * innerSteps));
-        var task = o.Configure(ProtocolTask.Default(o.Task) with { InnerSteps = innerSteps });
+        var task = o.Task with { InnerSteps = innerSteps };
         int every = Math.Max(1, rounds / Math.Max(1, o.CurvePoints));
         var report = ProtocolSimulation.Run(new SimulationOptions
         {

@@ -23,6 +23,7 @@ public static class PotCommand
         root.Subcommands.Add(NodeCommands.CreateDevnet());
         root.Subcommands.Add(ModelCommands.Create());
         root.Subcommands.Add(CostCommand.Create());
+        root.Subcommands.Add(ExperimentCommands.Create());
         root.Subcommands.Add(DocsCommands.Create());
         return root;
     }

@@ -87,6 +87,15 @@ public sealed class ChunkNetwork : IChunkSource, IServingClock
     /// <param name="source">The source.</param>
     public void Remove(IChunkSource source) => _sources.Remove(source);
 
+    private long _bytesServed;
+    private long _requests;
+
+    /// <summary>Bytes returned by <see cref="TryGet"/> so far (what a real network would move; local hits included).</summary>
+    public long BytesServed => Interlocked.Read(ref _bytesServed);
+
+    /// <summary>Requests answered with a blob so far.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
     /// <inheritdoc />
     public byte[]? TryGet(ReadOnlySpan<byte> commitment)
     {
@@ -94,6 +103,8 @@ public sealed class ChunkNetwork : IChunkSource, IServingClock
         {
             if (s.TryGet(commitment) is byte[] b)
             {
+                Interlocked.Add(ref _bytesServed, b.Length);
+                Interlocked.Increment(ref _requests);
                 return b;
             }
         }

@@ -58,7 +58,11 @@ public enum MinerStrategy
 /// <param name="UpdateBlob">q as a Q4 blob (kept for the miner's own bookkeeping and the copy strategies).</param>
 /// <param name="Late">Whether it is sent after the window.</param>
 /// <param name="CpuSeconds">Processor time spent training and committing.</param>
-public sealed record MinerOutput(byte[] Miner, SubmitPayload Payload, MinerBlobServer Blobs, byte[] UpdateBlob, bool Late, double CpuSeconds);
+public sealed record MinerOutput(byte[] Miner, SubmitPayload Payload, MinerBlobServer Blobs, byte[] UpdateBlob, bool Late, double CpuSeconds)
+{
+    /// <summary>Whether the miner actually deviated this round (a copier needs something to copy, a replayer an old update; a probabilistic cheater may skip a round).</summary>
+    public bool Deviated { get; init; }
+}
 
 /// <summary>The round as a miner sees it when it starts.</summary>
 /// <param name="Task">The task.</param>
@@ -92,6 +96,21 @@ public sealed class Miner
     /// <summary>Behaviour.</summary>
     public MinerStrategy Strategy { get; }
 
+    /// <summary>
+    /// How much a graded cheater deviates in a round it cheats (null: the strategy's default). FabricateStep and
+    /// ForgeTraceLeaf: the number m of fabricated steps (default 1), at steps ⌊(i + ½)·H/m⌋ for i &lt; m;
+    /// ForgeUpdateLeaf: the number of forged update leaves (default 1), at leaves ⌊(i + ½)·L/m⌋; SkipSteps: the
+    /// number of skipped final steps (default ⌊H/2⌋). Ignored by the other strategies. Must be in 1..H (or 1..L).
+    /// </summary>
+    public int? CheatCount { get; init; }
+
+    /// <summary>
+    /// Probability of cheating in a given round (default 1: every round). The decision is a pure function of
+    /// (miner key, β): the first double of the stream "pot/sim/cheat-decision". In a round it does not cheat the
+    /// miner behaves honestly (<see cref="MinerOutput.Deviated"/> is false).
+    /// </summary>
+    public double CheatProbability { get; init; } = 1;
+
     /// <summary>Address.</summary>
     public string Address => Key.Address;
 
@@ -110,15 +129,29 @@ public sealed class Miner
         var cpu = CpuClock.Start();
         var task = start.Task;
         int h = task.InnerSteps;
+        var strategy = Strategy;
+        if (strategy != MinerStrategy.Honest && CheatProbability < 1
+            && new ProtocolRandom(Hashing.Domain("pot/sim/cheat-decision", Key.PublicKey, start.Beacon), "decision").NextDouble() >= CheatProbability)
+        {
+            strategy = MinerStrategy.Honest;
+        }
+        int leafCount = Updates.LeafCount(start.Model.Length);
+        int count = CheatCount ?? (strategy == MinerStrategy.SkipSteps ? h / 2 : 1);
+        int countLimit = strategy == MinerStrategy.ForgeUpdateLeaf ? leafCount : h;
+        if (strategy is MinerStrategy.FabricateStep or MinerStrategy.ForgeTraceLeaf or MinerStrategy.ForgeUpdateLeaf or MinerStrategy.SkipSteps
+            && (count < 1 || count > countLimit))
+        {
+            throw new ArgumentException($"cheat count {count} is outside 1..{countLimit} for {strategy}");
+        }
         var assignment = DataAssignment.Derive(start.Beacon, task.Id, Key.PublicKey, start.Round);
-        var trainOn = Strategy == MinerStrategy.WrongData ? assignment with { Miner = assignment.Miner ^ 0x5A5A } : assignment;
+        var trainOn = strategy == MinerStrategy.WrongData ? assignment with { Miner = assignment.Miner ^ 0x5A5A } : assignment;
         var rng = new ProtocolRandom(Hashing.Domain("pot/sim/miner-noise", Key.PublicKey, start.Beacon), "noise");
 
         var states = new List<TrainingState> { TrainingState.Fresh(start.Model, engine.OptimizerBuffers) };
         var irregular = new SortedSet<int> { 0 };
         var losses = new float[h];
-        int skipFrom = Strategy == MinerStrategy.SkipSteps ? h - h / 2 : h;
-        int fabricated = h / 2;
+        int skipFrom = strategy == MinerStrategy.SkipSteps ? h - count : h;
+        var fabricatedSteps = strategy is MinerStrategy.FabricateStep or MinerStrategy.ForgeTraceLeaf ? Spread(count, h) : [];
         for (int j = 0; j < h; j++)
         {
             if (j >= skipFrom)
@@ -129,11 +162,11 @@ public sealed class Miner
                 continue;
             }
             var (next, loss) = engine.Step(states[^1], j, trainOn);
-            if (j == fabricated && Strategy is MinerStrategy.FabricateStep or MinerStrategy.ForgeTraceLeaf)
+            if (fabricatedSteps.Contains(j))
             {
                 // FabricateStep nudges one weight; ForgeTraceLeaf rewrites a whole committed leaf. Either way
                 // the committed state is not what step j produces, and only replaying step j shows it.
-                int forged = Strategy == MinerStrategy.FabricateStep ? 1 : Math.Min(next.Parameters.Length, 1024);
+                int forged = strategy == MinerStrategy.FabricateStep ? 1 : Math.Min(next.Parameters.Length, 1024);
                 for (int i = 0; i < forged; i++)
                 {
                     next.Parameters[i] += 1e-3f;
@@ -141,7 +174,7 @@ public sealed class Miner
                 irregular.Add(j + 1);
             }
             states.Add(next);
-            losses[j] = Strategy == MinerStrategy.FalseLoss ? loss * 0.9f : loss;
+            losses[j] = strategy == MinerStrategy.FalseLoss ? loss * 0.9f : loss;
         }
 
         var final = states[h];
@@ -149,7 +182,7 @@ public sealed class Miner
         float[] honestDelta = Updates.Delta(start.Model, final.Parameters);
         float[]? fakeDelta = null;
         MinerOutput? victim = earlier.FirstOrDefault(e => e.Miner.AsSpan().SequenceEqual(Key.PublicKey) is false);
-        switch (Strategy)
+        switch (strategy)
         {
             case MinerStrategy.RandomUpdate:
                 double rms = Math.Sqrt(honestDelta.Sum(x => (double)x * x) / honestDelta.Length);
@@ -178,19 +211,20 @@ public sealed class Miner
         }
 
         byte[] blob = forcedBlob ?? Updates.Quantize(Updates.Delta(start.Model, final.Parameters));
-        if (Strategy == MinerStrategy.ForgeUpdateLeaf)
+        if (strategy == MinerStrategy.ForgeUpdateLeaf)
         {
             blob = (byte[])blob.Clone();
-            int leaves = Updates.LeafCount(start.Model.Length);
-            int forgedLeaf = leaves / 2;
-            int offset = 16 + forgedLeaf * Updates.LeafBytes + 2;
-            int code = blob[offset] & 0x0F;
-            blob[offset] = (byte)((blob[offset] & 0xF0) | (code == 15 ? 14 : code + 1));
+            foreach (int forgedLeaf in Spread(count, leafCount))
+            {
+                int offset = 16 + forgedLeaf * Updates.LeafBytes + 2;
+                int code = blob[offset] & 0x0F;
+                blob[offset] = (byte)((blob[offset] & 0xF0) | (code == 15 ? 14 : code + 1));
+            }
         }
 
         var leavesList = states.Select(s => s.TraceLeaf()).ToArray();
         byte[] traceRoot = TrainingState.TraceRoot(leavesList);
-        var server = new MinerBlobServer(engine.Task, trainOn, leavesList, blob, Strategy == MinerStrategy.WithholdChunks, store);
+        var server = new MinerBlobServer(engine.Task, trainOn, leavesList, blob, strategy == MinerStrategy.WithholdChunks, store);
         foreach (int j in irregular)
         {
             server.AddCheckpoint(j, states[j]);
@@ -202,7 +236,28 @@ public sealed class Miner
         _previousUpdate = blob;
         var payload = new SubmitPayload(start.ChainTaskId, start.Round, start.ModelRoot, Updates.Root(blob), traceRoot,
             losses.Select(BitConverter.SingleToUInt32Bits).ToArray(), (ulong)h * (ulong)task.Training.BatchSize);
-        return new MinerOutput(Key.PublicKey, payload, server, blob, Strategy == MinerStrategy.LateSubmission, cpu.Seconds);
+        return new MinerOutput(Key.PublicKey, payload, server, blob, strategy == MinerStrategy.LateSubmission, cpu.Seconds)
+        {
+            Deviated = strategy switch
+            {
+                MinerStrategy.Honest => false,
+                MinerStrategy.ReplayOldUpdate => forcedBlob is not null,
+                MinerStrategy.CopyExact => forcedBlob is not null,
+                MinerStrategy.CopyNoisy => fakeDelta is not null,
+                _ => true,
+            },
+        };
+    }
+
+    /// <summary>m indices spread evenly over 0..n−1: ⌊(i + ½)·n/m⌋ for i &lt; m (m = 1 gives ⌊n/2⌋).</summary>
+    private static HashSet<int> Spread(int m, int n)
+    {
+        var set = new HashSet<int>();
+        for (int i = 0; i < m; i++)
+        {
+            set.Add((int)(((2L * i + 1) * n) / (2L * m)));
+        }
+        return set;
     }
 }
 

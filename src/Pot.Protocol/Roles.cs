@@ -101,10 +101,16 @@ public sealed class MinerRole
     /// <param name="key">The miner's key (its account must hold the miner role and stake).</param>
     /// <param name="store">Its chunk store.</param>
     /// <param name="strategy">Behaviour (<see cref="MinerStrategy.Honest"/> for a real node; others are test doubles).</param>
-    public MinerRole(Ed25519Keys key, IChunkStore store, MinerStrategy strategy = MinerStrategy.Honest)
+    /// <param name="cheatCount">How much a graded cheater deviates (<see cref="Miner.CheatCount"/>; null: the strategy's default).</param>
+    /// <param name="cheatProbability">Probability of cheating in a round (<see cref="Miner.CheatProbability"/>).</param>
+    public MinerRole(Ed25519Keys key, IChunkStore store, MinerStrategy strategy = MinerStrategy.Honest, int? cheatCount = null, double cheatProbability = 1)
     {
         ArgumentNullException.ThrowIfNull(store);
-        Miner = new Miner(key, strategy);
+        if (!(cheatProbability >= 0 && cheatProbability <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(cheatProbability), cheatProbability, "the cheating probability must be in [0, 1]");
+        }
+        Miner = new Miner(key, strategy) { CheatCount = cheatCount, CheatProbability = cheatProbability };
         _store = store;
     }
 

@@ -23,6 +23,15 @@ public sealed record SimulationOptions
     /// <summary>Behaviour of each miner, in mining order (its length is the miner count).</summary>
     public required IReadOnlyList<MinerStrategy> Miners { get; init; }
 
+    /// <summary>How much each cheating miner deviates in a round it cheats (<see cref="Miner.CheatCount"/>; null: each strategy's default).</summary>
+    public int? CheatCount { get; init; }
+
+    /// <summary>Probability that a cheating miner cheats in a given round (<see cref="Miner.CheatProbability"/>; default 1).</summary>
+    public double CheatProbability { get; init; } = 1;
+
+    /// <summary>Evaluate held-out loss only every this many rounds (and after the last); 1 = every round.</summary>
+    public int EvaluateEvery { get; init; } = 1;
+
     /// <summary>Behaviour of validators 0, 1, …; the rest are honest.</summary>
     public IReadOnlyList<VerifierStrategy> VerifierStrategies { get; init; } = [];
 
@@ -123,6 +132,12 @@ public sealed class SimulationReport
 
     /// <summary>Processor seconds of all miner work (training, committing, serving).</summary>
     public double MinerCpuSeconds { get; set; }
+
+    /// <summary>Bytes verifiers fetched through the chunk network (models, updates, traces, states).</summary>
+    public long VerifierBytesFetched { get; set; }
+
+    /// <summary>Bytes of all submitted 4-bit updates.</summary>
+    public long UpdateBytes { get; set; }
 
     /// <summary>Verifications performed.</summary>
     public int Verifications { get; set; }
@@ -269,7 +284,7 @@ public static class ProtocolSimulation
             {
                 _network.Add(v.Store);
             }
-            _miners = _minerKeys.Select((k, i) => new MinerRole(k, Store("miner-" + i), o.Miners[i])).ToArray();
+            _miners = _minerKeys.Select((k, i) => new MinerRole(k, Store("miner-" + i), o.Miners[i], o.CheatCount, o.CheatProbability)).ToArray();
             foreach (var m in _miners)
             {
                 _network.Add(new MinerEndpoint(m));
@@ -378,7 +393,8 @@ public static class ProtocolSimulation
                 {
                     mined[i] = _miners[i].Mine(_task, ChainId, State, TaskId, _network, engine, outputs)!;
                     report.MinerCpuSeconds += mined[i].Output.CpuSeconds;
-                    cheated[i] = Deviated(_miners[i].Miner.Strategy, round, outputs.Count);
+                    report.UpdateBytes += mined[i].Output.UpdateBlob.Length;
+                    cheated[i] = mined[i].Output.Deviated;
                     outputs.Add(mined[i].Output);
                 }
                 var byHash = mined.Select((m, i) => (Hex.Encode(m.Transaction.Hash), i)).ToDictionary(x => x.Item1, x => x.i, StringComparer.Ordinal);
@@ -415,8 +431,10 @@ public static class ProtocolSimulation
                     foreach (byte[] id in _verifiers[v].AssignedPending(State, TaskId))
                     {
                         double servedBefore = _network.ServeSeconds;
+                        long bytesBefore = _network.BytesServed;
                         var result = _verifiers[v].Verify(_task, State, id, _network);
                         report.MinerCpuSeconds += _network.ServeSeconds - servedBefore;
+                        report.VerifierBytesFetched += _network.BytesServed - bytesBefore;
                         report.VerifierCpuSeconds += result.CpuSeconds;
                         report.Verifications++;
                         attestations.Add(ChainView.Sign(ChainId, _validatorKeys[v], State, result.AttestPayload, offset++));
@@ -522,10 +540,14 @@ public static class ProtocolSimulation
                 }
                 report.Accepted += accepted;
                 report.Rejected += rejected;
-                var evaluation = _o.Evaluate ? engine.Evaluate(model, _o.EvaluationBatches) : null;
+                bool evaluateNow = _o.Evaluate && ((round + 1) % Math.Max(1, _o.EvaluateEvery) == 0 || round == _o.Rounds - 1);
+                var evaluation = evaluateNow ? engine.Evaluate(model, _o.EvaluationBatches) : null;
                 double loss = evaluation?.ValidationLoss ?? double.NaN;
-                report.FinalLoss = loss;
-                report.FinalAccuracy = evaluation?.Accuracy;
+                if (evaluation is not null)
+                {
+                    report.FinalLoss = loss;
+                    report.FinalAccuracy = evaluation.Accuracy;
+                }
                 var roundReport = new RoundReport((ulong)round, loss, accepted, rejected, leafFailures) { ValidationAccuracy = evaluation?.Accuracy };
                 report.RoundReports.Add(roundReport);
                 progress?.Invoke(roundReport);
@@ -547,14 +569,6 @@ public static class ProtocolSimulation
     /// <returns>The key.</returns>
     public static Ed25519Keys KeyFor(ulong seed, string role, int index) =>
         Ed25519Keys.FromSeed(SHA256.HashData(Hashing.Domain("pot/sim/key", Hashing.U64(seed), Hashing.Utf8(role), Hashing.U64((ulong)index))));
-
-    private static bool Deviated(MinerStrategy strategy, int round, int earlierOutputs) => strategy switch
-    {
-        MinerStrategy.Honest => false,
-        MinerStrategy.ReplayOldUpdate => round > 0,
-        MinerStrategy.CopyExact or MinerStrategy.CopyNoisy => earlierOutputs > 0,
-        _ => true,
-    };
 
     /// <summary>Parses a cheater specification: comma-separated <c>strategy[:count]</c>, e.g. "fabricate-step:2,copy-noisy".</summary>
     /// <param name="spec">The spec ("" or "none" for no cheaters).</param>

@@ -153,6 +153,18 @@ public sealed class StepEngine
         return _trainer.Trainable.Loss(key, batchSize, Parallelism);
     }
 
+    /// <summary>Per-example losses of <paramref name="parameters"/> on the training batch of <paramref name="key"/> (see <see cref="ITrainable.ExampleLosses"/>).</summary>
+    /// <param name="parameters">Model values.</param>
+    /// <param name="key">Batch key.</param>
+    /// <param name="batchSize">Examples.</param>
+    /// <param name="perExample">Receives the losses.</param>
+    /// <returns>The mean loss, bit-identical to <see cref="Loss"/>.</returns>
+    public float ExampleLosses(float[] parameters, BatchKey key, int batchSize, Span<float> perExample)
+    {
+        Load(parameters);
+        return _trainer.Trainable.ExampleLosses(key, batchSize, Parallelism, perExample);
+    }
+
     /// <summary>Held-out evaluation of <paramref name="parameters"/>.</summary>
     /// <param name="parameters">Model values.</param>
     /// <param name="maxBatches">Validation batches.</param>

@@ -142,6 +142,39 @@ public sealed record VerificationResult(Attestation Attestation, FraudProof? Fra
 /// </summary>
 public sealed class Verifier
 {
+    /// <summary>
+    /// Standard error of the mean of the paired differences dᵢ = beforeᵢ − afterᵢ: √(Σ(dᵢ − d̄)² / (n − 1)) / √n, in double,
+    /// summed left to right (0 for fewer than two examples). Deterministic: only +, −, ×, ÷ and the correctly rounded √.
+    /// </summary>
+    /// <param name="before">Per-example losses before the update.</param>
+    /// <param name="after">Per-example losses after it.</param>
+    /// <returns>The standard error.</returns>
+    public static double PairedStandardError(ReadOnlySpan<float> before, ReadOnlySpan<float> after)
+    {
+        if (before.Length != after.Length)
+        {
+            throw new ArgumentException($"paired samples differ in length: {before.Length} and {after.Length}");
+        }
+        int n = before.Length;
+        if (n < 2)
+        {
+            return 0;
+        }
+        double mean = 0;
+        for (int i = 0; i < n; i++)
+        {
+            mean += (double)before[i] - after[i];
+        }
+        mean /= n;
+        double squares = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double d = (double)before[i] - after[i] - mean;
+            squares += d * d;
+        }
+        return Math.Sqrt(squares / (n - 1)) / Math.Sqrt(n);
+    }
+
     private readonly Dictionary<string, byte[]> _startLeafByRoot = new(StringComparer.Ordinal);
     private StepEngine? _engine;
 
@@ -360,10 +393,13 @@ public sealed class Verifier
         var evalKey = Challenge.EvaluationKey(c.Gamma, s.Round);
         int evalRows = task.EffectiveEvalBatchSize;
         int ownRows = task.EffectiveOwnBatchSize;
-        float lossBefore = engine.Loss(c.Start.Model, evalKey, evalRows);
-        float lossAfter = engine.Loss(updated, evalKey, evalRows);
+        var before = new float[evalRows];
+        var after = new float[evalRows];
+        float lossBefore = engine.ExampleLosses(c.Start.Model, evalKey, evalRows, before);
+        float lossAfter = engine.ExampleLosses(updated, evalKey, evalRows, after);
         float improvement = lossBefore - lossAfter;
-        if (!(improvement >= task.LossMargin))
+        double standardError = PairedStandardError(before, after);
+        if (!(improvement + task.SignificanceZ * standardError >= task.LossMargin))
         {
             Metrics.Failed(CheckKind.Usefulness);
             return (Unsigned(c, false, CheckKind.Usefulness, steps, leaves, lossBefore, lossAfter, 0, null), null);
@@ -371,8 +407,11 @@ public sealed class Verifier
         Lap(CheckKind.Usefulness);
         Metrics.Ran(CheckKind.OwnData);
         var ownKey = assignment.Key(Challenge.OwnStep(c.Gamma, h));
-        float ownImprovement = engine.Loss(c.Start.Model, ownKey, ownRows) - engine.Loss(updated, ownKey, ownRows);
-        if (!(ownImprovement - improvement >= task.OwnDataMargin))
+        var ownBefore = new float[ownRows];
+        var ownAfter = new float[ownRows];
+        float ownImprovement = engine.ExampleLosses(c.Start.Model, ownKey, ownRows, ownBefore) - engine.ExampleLosses(updated, ownKey, ownRows, ownAfter);
+        double ownError = PairedStandardError(ownBefore, ownAfter);
+        if (!(ownImprovement - improvement + task.SignificanceZ * Math.Sqrt(ownError * ownError + standardError * standardError) >= task.OwnDataMargin))
         {
             Metrics.Failed(CheckKind.OwnData);
             return (Unsigned(c, false, CheckKind.OwnData, steps, leaves, lossBefore, lossAfter, ownImprovement, null), null);

@@ -48,4 +48,39 @@ public sealed class CliTests
         Assert.Contains("unknown cheater strategy 'bogus'", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ExperimentCheatingWritesTablesPlotsAndJson()
+    {
+        // Proves: `pot experiment cheating` writes its Markdown table, JSON and a real PNG into --out, reports no
+        // false slash, and a bad --probabilities value is a usage error (exit 2) that writes nothing.
+        string dir = Path.Combine(Path.GetTempPath(), "pot-exp-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (exit, stdout, stderr) = Pot("experiment", "cheating", "--rounds", "6", "--strategies", "copy-exact", "--probabilities", "1", "--out", dir, "--json");
+            Assert.True(exit == 0, stderr);
+            var json = JsonNode.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!.AsObject();
+            Assert.Equal(0, (int)json["falseSlashes"]!);
+            Assert.True((bool)json["allAgree"]!);
+            var cell = json["cells"]!.AsArray().Single()!;
+            Assert.Equal("copy-exact", (string)cell["strategy"]!);
+            Assert.Equal((int)cell["cheated"]!, (int)cell["caught"]!);
+            Assert.Contains("| copy-exact |", File.ReadAllText(Path.Combine(dir, "cheating.md")));
+            byte[] png = File.ReadAllBytes(Path.Combine(dir, "cheating.png"));
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+
+            string bad = Path.Combine(dir, "bad");
+            (exit, _, stderr) = Pot("experiment", "cheating", "--probabilities", "1.5", "--out", bad);
+            Assert.Equal(2, exit);
+            Assert.Contains("--probabilities", stderr);
+            Assert.False(Directory.Exists(bad));
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
 }

@@ -81,6 +81,9 @@ public sealed unsafe class Mlp
 
     private float* G(int i) => Parameters.Gradients.Pointer + Parameters.Tensors[i].Offset;
 
+    /// <summary>Per-example losses of the last forward pass with labels.</summary>
+    public ReadOnlySpan<float> RowLosses => rowLosses.AsSpan(0, Math.Min(rowLosses.Length, batch));
+
     /// <summary>Forward pass; with labels returns the mean cross-entropy, otherwise 0.</summary>
     /// <param name="features">B·Inputs features.</param>
     /// <param name="labels">B labels in [0, classes), or empty.</param>

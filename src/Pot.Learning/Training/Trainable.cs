@@ -38,6 +38,18 @@ public interface ITrainable
     /// <returns>Mean loss.</returns>
     float Loss(BatchKey key, int batchSize, Parallelism parallelism);
 
+    /// <summary>
+    /// Per-example losses on the training batch of <paramref name="key"/>: example i's loss is the mean over its
+    /// scored positions (targets ≠ −1) of the row losses, summed left to right; the return value is the batch's mean
+    /// loss exactly as <see cref="Loss"/> computes it.
+    /// </summary>
+    /// <param name="key">Batch key.</param>
+    /// <param name="batchSize">Examples.</param>
+    /// <param name="parallelism">Threads (results do not depend on it).</param>
+    /// <param name="perExample">Receives <paramref name="batchSize"/> losses.</param>
+    /// <returns>The mean loss.</returns>
+    float ExampleLosses(BatchKey key, int batchSize, Parallelism parallelism, Span<float> perExample);
+
     /// <summary>Evaluates on held-out data.</summary>
     /// <param name="parallelism">Threads.</param>
     /// <param name="maxBatches">Upper bound on validation batches for the loss (the accuracy set is fixed).</param>
@@ -94,6 +106,34 @@ public sealed class TokenTrainable : ITrainable
     {
         var batch = Task.TrainBatch(key, batchSize);
         return Model.Forward(batch.Inputs, batch.Targets, batch.BatchSize, batch.SeqLen, parallelism);
+    }
+
+    /// <inheritdoc />
+    public float ExampleLosses(BatchKey key, int batchSize, Parallelism parallelism, Span<float> perExample)
+    {
+        var batch = Task.TrainBatch(key, batchSize);
+        if (perExample.Length != batch.BatchSize)
+        {
+            throw new ArgumentException($"expected room for {batch.BatchSize} example losses, got {perExample.Length}");
+        }
+        float mean = Model.Forward(batch.Inputs, batch.Targets, batch.BatchSize, batch.SeqLen, parallelism);
+        var rows = Model.RowLosses;
+        for (int b = 0; b < batch.BatchSize; b++)
+        {
+            float sum = 0f;
+            int count = 0;
+            for (int t = 0; t < batch.SeqLen; t++)
+            {
+                int r = b * batch.SeqLen + t;
+                if (batch.Targets[r] >= 0)
+                {
+                    sum += rows[r];
+                    count++;
+                }
+            }
+            perExample[b] = count == 0 ? 0f : sum / count;
+        }
+        return mean;
     }
 
     /// <inheritdoc />
@@ -223,6 +263,19 @@ public sealed class ImageTrainable : ITrainable
     {
         var batch = Task.TrainBatch(key, batchSize);
         return Model.Forward(batch.Pixels, batch.Labels, batch.BatchSize, parallelism);
+    }
+
+    /// <inheritdoc />
+    public float ExampleLosses(BatchKey key, int batchSize, Parallelism parallelism, Span<float> perExample)
+    {
+        var batch = Task.TrainBatch(key, batchSize);
+        if (perExample.Length != batch.BatchSize)
+        {
+            throw new ArgumentException($"expected room for {batch.BatchSize} example losses, got {perExample.Length}");
+        }
+        float mean = Model.Forward(batch.Pixels, batch.Labels, batch.BatchSize, parallelism);
+        Model.RowLosses.CopyTo(perExample);
+        return mean;
     }
 
     /// <inheritdoc />

@@ -1,0 +1,312 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Pot.Protocol;
+using Spectre.Console;
+
+namespace Pot.Cli;
+
+/// <summary>
+/// The <c>pot experiment</c> group: measured answers to the public designs' claims (docs/results.md). Every
+/// subcommand prints a table, and writes a Markdown table, a JSON file and PNG plots (ScottPlot) into <c>--out</c>.
+/// </summary>
+public static class ExperimentCommands
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Creates <c>experiment</c> with <c>quality</c>, <c>verification-cost</c> and <c>cheating</c>.</summary>
+    /// <returns>The command.</returns>
+    public static Command Create()
+    {
+        var experiment = new Command("experiment", "Measure the protocol against centralized training, its verification cost and its detection of cheating; results, tables and plots go to --out (docs/results.md explains them).");
+        experiment.Subcommands.Add(CreateQuality());
+        experiment.Subcommands.Add(CreateVerificationCost());
+        experiment.Subcommands.Add(CreateCheating());
+        return experiment;
+    }
+
+    private static Option<string> OutOption() => new("--out")
+    {
+        Description = "Directory for the Markdown table, the JSON results and the PNG plots (created if missing).",
+        DefaultValueFactory = _ => Path.Combine("docs", "results"),
+    };
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "The last stdout line is one JSON object with every result." };
+
+    private static int[] IntList(string text, string option, int min)
+    {
+        try
+        {
+            var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, NumberStyles.None, Inv)).ToArray();
+            if (values.Length == 0 || values.Any(v => v < min))
+            {
+                throw new FormatException();
+            }
+            return values;
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException)
+        {
+            throw new ArgumentException($"{option}: expected a comma-separated list of integers ≥ {min}, got '{text}'");
+        }
+    }
+
+    private static double[] ProbabilityList(string text)
+    {
+        var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => double.TryParse(s, NumberStyles.Float, Inv, out double p) ? p : double.NaN).ToArray();
+        if (values.Length == 0 || values.Any(p => !(p > 0 && p <= 1)))
+        {
+            throw new ArgumentException($"--probabilities: expected a comma-separated list of numbers in (0, 1], got '{text}'");
+        }
+        return values;
+    }
+
+    private static Command CreateQuality()
+    {
+        var task = new Option<string>("--task") { Description = "Engine task (addition, addition3, kjv, fashion-mnist) or \"tiny\" (1-layer addition model, batch 8).", DefaultValueFactory = _ => "addition" };
+        var budget = new Option<int>("--budget") { Description = "Total training steps of each arm (equal compute): the centralized run's steps, and Σ N·H over the protocol's rounds.", DefaultValueFactory = _ => 1600 };
+        var miners = new Option<string>("--miners") { Description = "Miner counts N, comma-separated.", DefaultValueFactory = _ => "1,4,16" };
+        var inner = new Option<string>("--inner-steps") { Description = "Inner steps H, comma-separated.", DefaultValueFactory = _ => "1,10,50" };
+        var points = new Option<int>("--curve-points") { Description = "Held-out evaluations along each curve.", DefaultValueFactory = _ => 8 };
+        var outer = new Option<string>("--outer") { Description = "Outer optimiser of the protocol: sgd (averaging with η) or nesterov.", DefaultValueFactory = _ => "sgd" };
+        var outerLr = new Option<float>("--outer-lr") { Description = "Outer learning rate η.", DefaultValueFactory = _ => 1f };
+        var output = OutOption();
+        var json = JsonOption();
+        var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
+        {
+            task, budget, miners, inner, points, outer, outerLr, output, json,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            string taskName = r.GetValue(task)!;
+            int[] ns = IntList(r.GetValue(miners)!, "--miners", 1);
+            int[] hs = IntList(r.GetValue(inner)!, "--inner-steps", 1);
+            int b = r.GetValue(budget);
+            if (b < 1)
+            {
+                throw new ArgumentException($"--budget must be positive, got {b}");
+            }
+            var outerOptimizer = r.GetValue(outer) switch
+            {
+                "sgd" => OuterOptimizer.Sgd,
+                "nesterov" => OuterOptimizer.Nesterov,
+                var other => throw new ArgumentException($"--outer: expected sgd or nesterov, got '{other}'"),
+            };
+            float eta = r.GetValue(outerLr);
+            var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta };
+            var options = new QualityOptions
+            {
+                Task = baseTask, Budget = b, Miners = ns, InnerSteps = hs, CurvePoints = Math.Max(1, r.GetValue(points)),
+            };
+            bool asJson = r.GetValue(json);
+            void Say(string line)
+            {
+                if (!asJson)
+                {
+                    Console.WriteLine(line);
+                }
+            }
+            var central = QualityExperiment.Centralized(options);
+            Say(string.Create(Inv, $"centralized: {b} steps, held-out loss {central[^1].Loss:F4}{Acc(central[^1].Accuracy)}"));
+            var runs = new List<QualityRun>();
+            foreach (int n in ns)
+            {
+                foreach (int h in hs)
+                {
+                    var run = QualityExperiment.Protocol(options, n, h);
+                    runs.Add(run);
+                    Say(string.Create(Inv, $"protocol N={n} H={h}: {run.Rounds} rounds, held-out loss {run.Final.Loss:F4}{Acc(run.Final.Accuracy)}, accepted {run.Accepted}, rejected {run.Rejected}"));
+                }
+            }
+            string dir = r.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            string stem = Path.Combine(dir, "quality-" + taskName);
+            File.WriteAllText(stem + ".md", QualityMarkdown(options, central, runs));
+            ExperimentPlots.Quality(stem + ".png", taskName, central, runs);
+            var result = new JsonObject
+            {
+                ["task"] = taskName, ["budget"] = b, ["outer"] = r.GetValue(outer), ["outerLearningRate"] = eta,
+                ["centralized"] = CurveJson(central),
+                ["protocol"] = new JsonArray(runs.Select(x => (JsonNode)new JsonObject
+                {
+                    ["miners"] = x.Miners, ["innerSteps"] = x.InnerSteps, ["rounds"] = x.Rounds, ["accepted"] = x.Accepted, ["rejected"] = x.Rejected,
+                    ["finalLoss"] = x.Final.Loss, ["finalAccuracy"] = x.Final.Accuracy,
+                    ["lossRatio"] = x.Final.Loss / central[^1].Loss,
+                    ["accuracyRatio"] = x.Final.Accuracy is double a && central[^1].Accuracy is double c && c > 0 ? a / c : null,
+                    ["minerCpuSeconds"] = x.MinerCpuSeconds, ["verifierCpuSeconds"] = x.VerifierCpuSeconds,
+                    ["curve"] = CurveJson(x.Curve),
+                }).ToArray()),
+            };
+            File.WriteAllText(stem + ".json", result.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            Say($"wrote {stem}.md, {stem}.json, {stem}.png");
+            if (asJson)
+            {
+                Console.WriteLine(result.ToJsonString());
+            }
+            return CliErrors.Success;
+        }));
+        return command;
+    }
+
+    private static string Acc(double? accuracy) => accuracy is double a ? string.Create(Inv, $", accuracy {a:P1}") : "";
+
+    private static JsonArray CurveJson(IEnumerable<CurvePoint> curve) =>
+        new(curve.Select(p => (JsonNode)new JsonObject { ["steps"] = p.Steps, ["loss"] = p.Loss, ["accuracy"] = p.Accuracy }).ToArray());
+
+    private static string QualityMarkdown(QualityOptions o, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs)
+    {
+        var c = central[^1];
+        var sb = new StringBuilder();
+        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md). Centralized: held-out loss {c.Loss:F4}{Acc(c.Accuracy)}.\n\n");
+        sb.Append("| N | H | rounds | held-out loss | loss vs centralized | accuracy | accuracy ratio | accepted / rejected | verifier / miner CPU |\n");
+        sb.Append("|---|---|---|---|---|---|---|---|---|\n");
+        foreach (var r in runs)
+        {
+            var f = r.Final;
+            string ratio = f.Accuracy is double a && c.Accuracy is double ca && ca > 0 ? (a / ca).ToString("P1", Inv) : "—";
+            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {f.Loss:F4} | {(f.Loss / c.Loss - 1):+0.0%;-0.0%} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
+        }
+        return sb.ToString();
+    }
+
+    private static Command CreateVerificationCost()
+    {
+        var rounds = new Option<int>("--rounds") { Description = "Rounds per configuration (two honest miners, four validators, c = 3).", DefaultValueFactory = _ => 1 };
+        var output = OutOption();
+        var json = JsonOption();
+        var command = new Command("verification-cost", "Verifier vs miner CPU time and bytes moved per submission as H, k, s and the model vary (one at a time around addition, H = 50, k = 1, s = 4), with the catch probability of one fabricated step and one forged leaf; writes verification-cost.md, .json and .png.")
+        {
+            rounds, output, json,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            int n = r.GetValue(rounds);
+            if (n < 1)
+            {
+                throw new ArgumentException($"--rounds must be positive, got {n}");
+            }
+            bool asJson = r.GetValue(json);
+            var points = VerificationCostExperiment.Run(VerificationCostExperiment.DefaultSweep(), n, p =>
+            {
+                if (!asJson)
+                {
+                    Console.WriteLine(string.Create(Inv, $"{p.Label}: verifier {p.VerifierCpuPerVerification:F3} s vs miner {p.MinerCpuPerSubmission:F3} s = {p.Ratio:P1}; fetched {p.VerifierBytesPerVerification / 1e6:F2} MB per verification"));
+                }
+            });
+            string dir = r.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            string stem = Path.Combine(dir, "verification-cost");
+            var sb = new StringBuilder();
+            sb.Append("| configuration | params | H | k | s | miner CPU / submission | verifier CPU / verification | ratio | verifier MB fetched | update KB | model KB | P(catch 1 fabricated step) | P(catch 1 forged leaf) |\n");
+            sb.Append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+            foreach (var p in points)
+            {
+                sb.Append(Inv, $"| {p.Label} | {p.Parameters:N0} | {p.InnerSteps} | {p.ReplayedSteps} | {p.SampledLeaves} | {p.MinerCpuPerSubmission:F3} s | {p.VerifierCpuPerVerification:F3} s | {p.Ratio:P1} | {p.VerifierBytesPerVerification / 1e6:F2} | {p.UpdateBytes / 1024.0:F0} | {p.ModelBytes / 1024.0:F0} | {p.CatchFabricatedStep:F3} | {p.CatchForgedLeaf:F3} |\n");
+            }
+            File.WriteAllText(stem + ".md", sb.ToString());
+            ExperimentPlots.VerificationCost(stem + ".png", points);
+            var result = new JsonObject
+            {
+                ["points"] = new JsonArray(points.Select(p => (JsonNode)new JsonObject
+                {
+                    ["label"] = p.Label, ["task"] = p.Task, ["parameters"] = p.Parameters, ["innerSteps"] = p.InnerSteps, ["replayedSteps"] = p.ReplayedSteps,
+                    ["sampledLeaves"] = p.SampledLeaves, ["minerCpuPerSubmission"] = p.MinerCpuPerSubmission, ["verifierCpuPerVerification"] = p.VerifierCpuPerVerification,
+                    ["ratio"] = p.Ratio, ["verifierBytesPerVerification"] = p.VerifierBytesPerVerification, ["updateBytes"] = p.UpdateBytes, ["modelBytes"] = p.ModelBytes,
+                    ["catchFabricatedStep"] = p.CatchFabricatedStep, ["catchForgedLeaf"] = p.CatchForgedLeaf,
+                }).ToArray()),
+            };
+            File.WriteAllText(stem + ".json", result.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            if (asJson)
+            {
+                Console.WriteLine(result.ToJsonString());
+            }
+            else
+            {
+                Console.WriteLine($"wrote {stem}.md, {stem}.json, {stem}.png");
+            }
+            return CliErrors.Success;
+        }));
+        return command;
+    }
+
+    private static Command CreateCheating()
+    {
+        var task = new Option<string>("--task") { Description = "\"tiny\" (1-layer addition model, H = 4: hundreds of rounds in seconds) or an engine task.", DefaultValueFactory = _ => "tiny" };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds (trials) per cell.", DefaultValueFactory = _ => 200 };
+        var strategies = new Option<string>("--strategies") { Description = "Cheating strategies, comma-separated, or \"all\".", DefaultValueFactory = _ => "all" };
+        var probabilities = new Option<string>("--probabilities") { Description = "Rates of cheating ρ (probability of cheating in a round), comma-separated.", DefaultValueFactory = _ => "0.5,1" };
+        var counts = new Option<string>("--counts") { Description = "Extra deviation sizes m (fabricated steps, forged leaves, skipped steps) for the graded strategies, run at ρ = 1.", DefaultValueFactory = _ => "2" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of keys and beacons.", DefaultValueFactory = _ => 11UL };
+        var output = OutOption();
+        var json = JsonOption();
+        var command = new Command("cheating", "The detection matrix: every adversarial strategy × rate of cheating, measured catch rate against its formula (3σ binomial interval), and the false-slash rate of honest work (must be 0); writes cheating.md, .json and .png. Exit code 1 when anything honest was slashed.")
+        {
+            task, rounds, strategies, probabilities, counts, seed, output, json,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            string taskName = r.GetValue(task)!;
+            var protocolTask = taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName);
+            string spec = r.GetValue(strategies)!;
+            var list = spec == "all" ? new CheatingOptions().Strategies : ProtocolSimulation.ParseCheaters(spec).Distinct().ToArray();
+            if (list.Count == 0)
+            {
+                throw new ArgumentException("--strategies names no strategy");
+            }
+            var options = new CheatingOptions
+            {
+                Task = protocolTask, Rounds = r.GetValue(rounds), Strategies = list, Probabilities = ProbabilityList(r.GetValue(probabilities)!),
+                Counts = IntList(r.GetValue(counts)!, "--counts", 1), Seed = r.GetValue(seed),
+            };
+            bool asJson = r.GetValue(json);
+            var cells = CheatingExperiment.Run(options, c =>
+            {
+                if (!asJson)
+                {
+                    Console.WriteLine(string.Create(Inv, $"{c.Strategy} m={c.Count?.ToString(Inv) ?? "default"} ρ={c.Probability}: caught {c.Caught}/{c.Cheated} = {c.Rate:F3} vs {(c.Formula.LowerBound ? "≥ " : "")}{c.Formula.Probability:F3} ({c.Formula.Check}) {(c.Agrees ? "agrees" : "DISAGREES")}; false slashes {c.FalseSlashes}"));
+                }
+            });
+            string dir = r.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            string stem = Path.Combine(dir, "cheating");
+            int falseSlashes = cells.Sum(c => c.FalseSlashes);
+            int honestSubmissions = cells.Sum(c => c.Rounds * 2 - c.Cheated);
+            var sb = new StringBuilder();
+            sb.Append(Inv, $"Task `{taskName}` (H = {protocolTask.InnerSteps}, k = {protocolTask.ReplayedSteps}, s = {protocolTask.SampledLeaves}, c = {protocolTask.VerifiersPerSubmission}), {options.Rounds} rounds per cell, one honest miner beside the cheater, seed {options.Seed}.\n\n");
+            sb.Append("| strategy | m | ρ | cheating rounds | caught | slashed | measured rate | formula | check | agrees (3σ) | honest rounds rejected |\n");
+            sb.Append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+            foreach (var c in cells)
+            {
+                sb.Append(Inv, $"| {c.Strategy} | {c.Count?.ToString(Inv) ?? "default"} | {c.Probability} | {c.Cheated} | {c.Caught} | {c.Slashed} | {c.Rate:F3} | {(c.Formula.LowerBound ? "≥ " : "")}{c.Formula.Probability:F3} ± {c.HalfWidth:F3} | {c.Formula.Check} | {(c.Agrees ? "yes" : "**no**")} | {c.HonestRoundsRejected} |\n");
+            }
+            sb.Append(Inv, $"\nFalse slashes: {falseSlashes} of {honestSubmissions} honest submissions (rate {(honestSubmissions == 0 ? 0 : (double)falseSlashes / honestSubmissions):F4}).\n");
+            File.WriteAllText(stem + ".md", sb.ToString());
+            ExperimentPlots.Cheating(stem + ".png", cells);
+            var result = new JsonObject
+            {
+                ["task"] = taskName, ["rounds"] = options.Rounds, ["falseSlashes"] = falseSlashes, ["honestSubmissions"] = honestSubmissions,
+                ["falseSlashRate"] = honestSubmissions == 0 ? 0 : (double)falseSlashes / honestSubmissions,
+                ["allAgree"] = cells.All(c => c.Agrees),
+                ["cells"] = new JsonArray(cells.Select(c => (JsonNode)new JsonObject
+                {
+                    ["strategy"] = c.Strategy, ["count"] = c.Count, ["probability"] = c.Probability, ["rounds"] = c.Rounds, ["cheated"] = c.Cheated,
+                    ["caught"] = c.Caught, ["slashed"] = c.Slashed, ["rate"] = double.IsNaN(c.Rate) ? null : c.Rate, ["formula"] = c.Formula.Probability,
+                    ["lowerBound"] = c.Formula.LowerBound, ["check"] = c.Formula.Check, ["agrees"] = c.Agrees,
+                    ["honestRoundsRejected"] = c.HonestRoundsRejected, ["falseSlashes"] = c.FalseSlashes,
+                }).ToArray()),
+            };
+            File.WriteAllText(stem + ".json", result.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            if (asJson)
+            {
+                Console.WriteLine(result.ToJsonString());
+            }
+            else
+            {
+                Console.WriteLine($"false slashes: {falseSlashes} of {honestSubmissions} honest submissions; wrote {stem}.md, {stem}.json, {stem}.png");
+            }
+            return falseSlashes == 0 ? CliErrors.Success : CliErrors.InternalError;
+        }));
+        return command;
+    }
+}

@@ -65,7 +65,8 @@ public static class DashboardEndpoints
     /// <param name="events">The block event hub (registered as a role of <paramref name="core"/>).</param>
     /// <param name="config">Configuration (peers to probe).</param>
     /// <param name="port">API port.</param>
-    public static void Map(WebApplication app, NodeCore core, BlockEvents events, NodeConfig config, int port)
+    /// <param name="history">The round history this node records (validators running a task); null: none.</param>
+    public static void Map(WebApplication app, NodeCore core, BlockEvents events, NodeConfig config, int port, Training.RoundHistory? history)
     {
         var api = app.MapGroup("").RequireHost($"*:{port}").RequireRateLimiting("api");
         var cache = new BlockDigests(core);
@@ -102,11 +103,9 @@ public static class DashboardEndpoints
         var participants = new PerHeight(core);
         var tasks = new PerHeight(core);
         api.MapGet("/api/participants", ctx => Json(ctx, participants.Get(() => Participants(core))));
-        // Whether some component maps the per-task round history (the protocol roles add it); the page
-        // asks for it only when it exists, so a node without it shows "no rounds yet" and logs no 404.
-        var rounds = new Lazy<bool>(() => ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
-            .Any(e => SameRoute(e.RoutePattern.RawText, RoundsRoute)));
-        api.MapGet("/api/tasks", ctx => Json(ctx, tasks.Get(() => Tasks(core, rounds.Value))));
+        // Which task's round history this node records (a validator running a task); the page asks
+        // /api/task/{id}/rounds only for that task, so other tasks show "no rounds yet" and log no 404.
+        api.MapGet("/api/tasks", ctx => Json(ctx, tasks.Get(() => Tasks(core, history?.TaskId))));
         api.MapGet("/api/activity", async ctx =>
         {
             int blocks = DefaultActivityBlocks;
@@ -119,16 +118,6 @@ public static class DashboardEndpoints
             }
             await Json(ctx, Activity(core, cache, blocks)).ConfigureAwait(false);
         });
-    }
-
-    /// <summary>Whether two route templates match the same paths (parameter names and constraints ignored).</summary>
-    /// <param name="a">A template.</param>
-    /// <param name="b">Another.</param>
-    /// <returns>True when equal up to parameter names.</returns>
-    public static bool SameRoute(string? a, string? b)
-    {
-        static string Norm(string? t) => System.Text.RegularExpressions.Regex.Replace((t ?? "").Trim('/'), @"\{[^}]*\}", "{}").ToLowerInvariant();
-        return a is not null && b is not null && Norm(a) == Norm(b);
     }
 
     private static Task Json(HttpContext ctx, JsonNode node)
@@ -218,10 +207,7 @@ public static class DashboardEndpoints
         return new JsonObject { ["height"] = v.Store.Height, ["participants"] = list, ["truncated"] = truncated };
     });
 
-    /// <summary>The route of a task's round history (served by the protocol roles, not by this class).</summary>
-    public const string RoundsRoute = "/api/task/{id}/rounds";
-
-    private static JsonObject Tasks(NodeCore core, bool roundsAvailable) => core.Read(v =>
+    private static JsonObject Tasks(NodeCore core, ulong? historyTask) => core.Read(v =>
     {
         var state = v.Store.Ledger.State;
         var list = new JsonArray();
@@ -241,7 +227,7 @@ public static class DashboardEndpoints
             var round = StateAccess.TaskRound(state, id);
             list.Add(new JsonObject
             {
-                ["id"] = id, ["owner"] = Addr(info.Owner), ["rewardPerRound"] = info.RewardPerRound, ["initialModelRoot"] = Hex.Encode(info.InitialModelRoot),
+                ["id"] = id, ["roundsAvailable"] = historyTask == id, ["owner"] = Addr(info.Owner), ["rewardPerRound"] = info.RewardPerRound, ["initialModelRoot"] = Hex.Encode(info.InitialModelRoot),
                 ["round"] = round is null ? null : new JsonObject
                 {
                     ["round"] = round.Round, ["modelRoot"] = Hex.Encode(round.ModelRoot), ["roundStartHeight"] = round.RoundStartHeight,
@@ -249,7 +235,7 @@ public static class DashboardEndpoints
                 },
             });
         }
-        return new JsonObject { ["height"] = v.Store.Height, ["roundsAvailable"] = roundsAvailable, ["tasks"] = list, ["truncated"] = truncated };
+        return new JsonObject { ["height"] = v.Store.Height, ["tasks"] = list, ["truncated"] = truncated };
     });
 
     // ------------------------------------------------------------------ activity

@@ -30,8 +30,10 @@ public static class NodeHost
     /// <param name="environment">Environment variables (for the passphrase).</param>
     /// <param name="roles">Roles to host (the seam; empty until the protocol roles are wired).</param>
     /// <param name="logLevel">Minimum log level for the framework's logs.</param>
+    /// <param name="roundHistory">Round history to serve (tests that host their own roles); null: the validator role's own, when the node runs a task.</param>
     /// <returns>The application.</returns>
-    public static WebApplication Build(NodeConfig config, IReadOnlyDictionary<string, string> environment, IReadOnlyList<INodeRole>? roles = null, LogLevel logLevel = LogLevel.Warning)
+    public static WebApplication Build(NodeConfig config, IReadOnlyDictionary<string, string> environment, IReadOnlyList<INodeRole>? roles = null, LogLevel logLevel = LogLevel.Warning,
+        Training.RoundHistory? roundHistory = null)
     {
         GenesisDocument genesis = GenesisDocument.Parse(ReadFile(config.Genesis, "genesis", GenesisDocument.MaxFileBytes));
         Ed25519Keys key;
@@ -80,7 +82,7 @@ public static class NodeHost
         Pot.Protocol.PotProtocolRules? rules = task is null ? null
             : new Pot.Protocol.PotProtocolRules(new Dictionary<ulong, Pot.Protocol.ProtocolTask> { [config.TaskId] = task }, chunkService.Network);
         bool validator = order.Contains(Hex.Encode(AccountAddress.BytesFromPublicKey(key.PublicKey)));
-        Training.RoundHistory? history = task is null || !validator ? null : new Training.RoundHistory(config.TaskId);
+        Training.RoundHistory? history = roundHistory ?? (task is null || !validator ? null : new Training.RoundHistory(config.TaskId));
         var hosted = new List<INodeRole> { events };
         hosted.AddRange(roles ?? []);
         if (task is not null && roles is null)
@@ -148,7 +150,7 @@ public static class NodeHost
         }).RequireHost($"*:{p2p.Port}").RequireRateLimiting("p2p");
         MapApiRoutes(app, core, rpc, metrics, config, api.Port);
         ModelRoutes.Map(app, core, chunks, api.Port);
-        DashboardEndpoints.Map(app, core, events, config, api.Port);
+        DashboardEndpoints.Map(app, core, events, config, api.Port, history);
         return app;
     }
 

@@ -62,8 +62,16 @@ public sealed class DashboardNetwork : IAsyncLifetime
     public Ed25519Keys Verifier { get; }
     public string MinerAddress => Miner.Address;
 
-    /// <summary>True when node 0 serves a fake round history because no component maps the real route (see <see cref="MapFakeRounds"/>).</summary>
-    public bool FakeRounds { get; private set; }
+    /// <summary>
+    /// Node 0's round history, served by its real <c>/api/task/0/rounds</c> route. The network runs no
+    /// protocol roles (the round is played by hand), so the fixture records the committed blocks into it
+    /// and sets the evaluation of the finalized round itself (<see cref="RecordedLoss"/>): the round's
+    /// model root is a made-up hash, there is no model to evaluate.
+    /// </summary>
+    public Pot.Node.Training.RoundHistory History { get; } = new(0);
+
+    /// <summary>The validation loss and accuracy the fixture records for the finalized round.</summary>
+    public static readonly (double Loss, double Accuracy) RecordedLoss = (1.25, 0.375);
 
     /// <summary>Height of the block that finalized the slashing round.</summary>
     public ulong FinalizedAt { get; private set; }
@@ -79,41 +87,16 @@ public sealed class DashboardNetwork : IAsyncLifetime
         for (int i = 0; i < Nodes.Count; i++)
         {
             var config = NodeConfig.Load(Nodes[i].ConfigPath, [], NoEnvironment);
-            var app = NodeHost.Build(config, NoEnvironment);
-            if (i == 0) FakeRounds = MapFakeRounds(app, new Uri(Nodes[i].ApiUrl).Port);
+            var app = NodeHost.Build(config, NoEnvironment, roundHistory: i == 0 ? History : null);
             await app.StartAsync();
             _apps[i] = app;
         }
         await PlaySlashingRoundAsync();
-    }
-
-    /// <summary>
-    /// TEMPORARY in-test fake of <c>GET /api/task/{id}/rounds</c> (owned by the protocol-roles work, not
-    /// by the dashboard): mapped only when the node does not map the route itself, so once the real
-    /// route exists this returns false and the tests read the real one. The fake answers the agreed
-    /// contract with a made-up, clearly synthetic loss curve.
-    /// </summary>
-    private static bool MapFakeRounds(WebApplication app, int apiPort)
-    {
-        bool real = ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
-            .Any(e => DashboardEndpoints.SameRoute(e.RoutePattern.RawText, DashboardEndpoints.RoundsRoute));
-        if (real) return false;
-        app.MapGet(DashboardEndpoints.RoundsRoute, (HttpContext ctx, string id) =>
+        for (ulong h = 1; h <= FinalizedAt; h++)
         {
-            var rounds = new JsonArray();
-            for (int r = 0; r < 6; r++)
-            {
-                rounds.Add(new JsonObject
-                {
-                    ["round"] = r, ["height"] = 3 * r + 2, ["modelRoot"] = Hex.Encode(SHA256.HashData(Encoding.UTF8.GetBytes("fake " + r))),
-                    ["validationLoss"] = 2.3 / (1 + 0.5 * r), ["validationAccuracy"] = 0.1 + 0.12 * r,
-                    ["accepted"] = 2, ["rejected"] = r == 3 ? 1 : 0, ["slashed"] = r == 3 ? 1 : 0, ["rewards"] = 1000,
-                });
-            }
-            ctx.Response.ContentType = "application/json";
-            return ctx.Response.WriteAsync(rounds.ToJsonString());
-        }).RequireHost($"*:{apiPort}");
-        return true;
+            var block = Core(0).Read(v => v.Store.GetBlock(h))!.Value.Block;
+            foreach (var record in History.Record(block)) History.SetEvaluation(record, RecordedLoss.Loss, RecordedLoss.Accuracy, null);
+        }
     }
 
     public async Task<JsonNode> GetAsync(int index, string path) => JsonNode.Parse(await Http.GetStringAsync(Nodes[index].ApiUrl + path))!;

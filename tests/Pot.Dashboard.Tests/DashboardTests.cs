@@ -70,20 +70,16 @@ public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper outpu
         StringAssert(await page.InnerTextAsync("#participants"), "Miner");
         StringAssert(await page.InnerTextAsync("#attestations"), "reject");
 
-        // Loss curve: one point per round with a loss, when the node has rounds (with the fake route or
-        // after the protocol roles merge; a node without rounds must say so instead).
-        var rounds = await net.GetAsync(0, "/api/task/0/rounds") as JsonArray;
-        int withLoss = rounds?.Count(r => r?["validationLoss"] is JsonValue v && v.TryGetValue<double>(out _)) ?? 0;
-        output.WriteLine($"rounds: {rounds?.Count ?? 0} ({(net.FakeRounds ? "in-test fake route" : "node's own route")}), with loss: {withLoss}");
-        if (withLoss > 0)
-        {
-            await page.WaitForFunctionAsync($"() => document.querySelectorAll('#task-0 svg.chart circle.pt-loss').length === {withLoss}");
-            Assert.Equal(rounds!.Count, await page.Locator("#task-0 table.rounds tbody tr").CountAsync());
-        }
-        else
-        {
-            await page.WaitForSelectorAsync("#task-0 .rounds-empty");
-        }
+        // Loss curve from node 0's real round history: the one finalized round, with the loss the fixture
+        // recorded, one point on the chart and one table row that shows the slash.
+        var rounds = (JsonArray)await net.GetAsync(0, "/api/task/0/rounds");
+        var round = Assert.Single(rounds)!;
+        Assert.Equal(DashboardNetwork.RecordedLoss.Loss, (double)round["validationLoss"]!);
+        Assert.Equal(net.FinalizedAt, (ulong)round["height"]!);
+        await page.WaitForFunctionAsync("() => document.querySelectorAll('#task-0 svg.chart circle.pt-loss').length === 1");
+        string row = await page.InnerTextAsync("#task-0 table.rounds tbody tr");
+        StringAssert(row, DashboardNetwork.RecordedLoss.Loss.ToString("F4", System.Globalization.CultureInfo.InvariantCulture));
+        StringAssert(row, DashboardNetwork.RecordedLoss.Accuracy.ToString("F4", System.Globalization.CultureInfo.InvariantCulture));
 
         string dir = Path.Combine(RepositoryRoot(), "TestResults", "dashboard");
         Directory.CreateDirectory(dir);
@@ -211,7 +207,11 @@ public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper outpu
         var task = Assert.Single((JsonArray)t["tasks"]!);
         Assert.Equal(0UL, (ulong)task!["id"]!);
         Assert.Equal(1UL, (ulong)task["round"]!["round"]!);
-        Assert.False((bool)t["roundsAvailable"]!); // node 1 has no rounds route (only node 0 carries the test's fake)
+        Assert.False((bool)task["roundsAvailable"]!); // node 1 records no round history (only node 0 has one)
+        var t0 = (JsonObject)await net.GetAsync(0, "/api/tasks");
+        Assert.True((bool)((JsonArray)t0["tasks"]!)[0]!["roundsAvailable"]!);
+        using (var missing = await net.Http.GetAsync(net.ApiUrl(1) + "/api/task/0/rounds"))
+            Assert.Equal(404, (int)missing.StatusCode);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
         JsonObject v;
@@ -256,19 +256,4 @@ public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper outpu
         Assert.Null(DashboardEndpoints.Asset("Pot.Node.dll"));
         Assert.NotNull(DashboardEndpoints.Asset("app.js"));
     }
-}
-
-/// <summary>The page's detection of the round-history route.</summary>
-public sealed class RoundsRouteDetectionTests
-{
-    [Theory]
-    [InlineData("/api/task/{id}/rounds", true)]
-    [InlineData("api/task/{taskId:long}/rounds/", true)]
-    [InlineData("/API/Task/{x}/Rounds", true)]
-    [InlineData("/api/task/{id}/round", false)]
-    [InlineData("/api/task/{id}/rounds/{n}", false)]
-    [InlineData("/api/tasks/{id}/rounds", false)]
-    [InlineData(null, false)]
-    public void SameRoute_IgnoresParameterNamesOnly(string? template, bool same) =>
-        Assert.Equal(same, DashboardEndpoints.SameRoute(template, DashboardEndpoints.RoundsRoute));
 }

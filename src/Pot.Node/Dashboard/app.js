@@ -150,12 +150,12 @@
       text(h, 'task ' + task.id + (r ? ' — round ' + r.round + (r.finished ? ' (finished)' : '') + ', ' + r.pendingSubmissions + ' pending, escrow ' + r.escrow + ', model ' + short(r.modelRoot) : ''));
       div.appendChild(h);
       let rounds = [];
-      if (t.roundsAvailable) {
+      if (task.roundsAvailable) {
         try { rounds = await getJson('/api/task/' + task.id + '/rounds'); } catch (e) { rounds = []; }
       }
       if (!Array.isArray(rounds) || rounds.length === 0) {
         const p = document.createElement('p'); p.className = 'empty rounds-empty';
-        text(p, t.roundsAvailable ? 'no rounds yet' : 'no rounds yet (this node does not serve /api/task/{id}/rounds)');
+        text(p, task.roundsAvailable ? 'no rounds yet' : 'no rounds yet (this node records no round history of this task: only validators running it do)');
         div.appendChild(p);
       } else {
         const legend = document.createElement('p');

@@ -282,6 +282,9 @@ public sealed class MinerBlobServer : IChunkSource, IServingClock
     private readonly SortedSet<int> _checkpoints = [];
     private readonly Dictionary<string, int> _stepOfLeafHash = new(StringComparer.Ordinal);
     private StepEngine? _engine;
+    // A node serves blobs from many request threads at once; the engine is single-threaded state, so
+    // recomputations run one at a time (concurrent ones corrupted each other's states).
+    private readonly object _recompute = new();
 
     internal MinerBlobServer(ProtocolTask task, DataAssignment assignment, byte[][] traceLeaves, byte[] updateBlob, bool withhold, IChunkStore store)
     {
@@ -329,6 +332,11 @@ public sealed class MinerBlobServer : IChunkSource, IServingClock
     }
 
     private byte[]? State(int step)
+    {
+        lock (_recompute) return StateLocked(step);
+    }
+
+    private byte[]? StateLocked(int step)
     {
         var clock = CpuClock.Start();
         try

@@ -167,8 +167,9 @@ public sealed class MinerRole
 /// <param name="AttestPayload">The chain payload of the attestation.</param>
 /// <param name="FraudProofPayload">The chain payload of the fraud proof, or null.</param>
 /// <param name="CpuSeconds">Processor time of the checks (the miner's serving excluded).</param>
+/// <param name="Detail">Why a reject failed, for logs; null on accept.</param>
 public sealed record VerifiedSubmission(Submission Submission, Attestation Attestation, FraudProof? FraudProof, AttestPayload AttestPayload,
-    FraudProofPayload? FraudProofPayload, double CpuSeconds);
+    FraudProofPayload? FraudProofPayload, double CpuSeconds, string? Detail = null);
 
 /// <summary>
 /// The verifier role on the chain: finds the submissions γ assigned to it, fetches their blobs through an
@@ -248,7 +249,7 @@ public sealed class VerifierRole
         var result = Verifier.Verify(new VerificationContext(start, submission, challenge.Gamma, network, earlier));
         var proof = result.FraudProof;
         return new VerifiedSubmission(submission, result.Attestation, proof, result.Attestation.ToPayload(),
-            proof is null ? null : new FraudProofPayload(submissionId, Reference(proof), proof.Encode()), result.CpuSeconds);
+            proof is null ? null : new FraudProofPayload(submissionId, Reference(proof), proof.Encode()), result.CpuSeconds, result.Detail);
     }
 
     private static byte[] Reference(FraudProof proof) => Hashing.Domain("pot/fraud-reference/v1", [(byte)proof.Kind], Hashing.U64((ulong)proof.Index));

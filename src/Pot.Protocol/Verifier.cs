@@ -133,7 +133,8 @@ public sealed class CheckMetrics
 /// <param name="Attestation">The signed attestation.</param>
 /// <param name="FraudProof">The fraud proof behind a reject, when the failure is provable.</param>
 /// <param name="CpuSeconds">Processor time spent (not counting the miner's serving).</param>
-public sealed record VerificationResult(Attestation Attestation, FraudProof? FraudProof, double CpuSeconds);
+/// <param name="Detail">Why a reject failed its check, for logs (not signed, not on chain); null on accept.</param>
+public sealed record VerificationResult(Attestation Attestation, FraudProof? FraudProof, double CpuSeconds, string? Detail = null);
 
 /// <summary>
 /// A verifier (DESIGN §5.5–5.6): availability, trace start, exact duplicates, quantization consistency on s
@@ -210,14 +211,16 @@ public sealed class Verifier
         ArgumentNullException.ThrowIfNull(context);
         var cpu = CpuClock.Start();
         double served = ServedSeconds(context.Blobs);
+        var why = new System.Runtime.CompilerServices.StrongBox<string?>();
         var (attestation, proof) = Strategy switch
         {
             VerifierStrategy.Lazy => (Unsigned(context, true, CheckKind.None, MandatedSteps(context), MandatedLeaves(context), 0, 0, 0, null), null),
             VerifierStrategy.Malicious => MaliciousReject(context),
-            _ => Check(context),
+            _ => Check(context, why),
         };
         double seconds = cpu.Seconds - (ServedSeconds(context.Blobs) - served);
-        return new VerificationResult(Attestation.Sign(attestation, Key), proof is null ? null : FraudProof.Sign(proof, Key), Math.Max(0, seconds));
+        return new VerificationResult(Attestation.Sign(attestation, Key), proof is null ? null : FraudProof.Sign(proof, Key), Math.Max(0, seconds),
+            attestation.Accept ? null : why.Value ?? attestation.FailedCheck.ToString());
     }
 
     private static double ServedSeconds(IChunkSource blobs) => blobs is IServingClock m ? m.ServeSeconds : 0;
@@ -248,7 +251,7 @@ public sealed class Verifier
         return _engine;
     }
 
-    private (Attestation, FraudProof?) Check(VerificationContext c)
+    private (Attestation, FraudProof?) Check(VerificationContext c, System.Runtime.CompilerServices.StrongBox<string?> why)
     {
         var task = c.Start.Task;
         var s = c.Submission;
@@ -256,8 +259,9 @@ public sealed class Verifier
         int n = engine.ParameterCount, h = task.InnerSteps;
         int[] steps = MandatedSteps(c);
         int[] leaves = MandatedLeaves(c);
-        (Attestation, FraudProof?) Reject(CheckKind check, FraudProof? proof)
+        (Attestation, FraudProof?) Reject(CheckKind check, FraudProof? proof, string? detail = null)
         {
+            why.Value = detail is null ? check.ToString() : check + ": " + detail;
             Metrics.Failed(check);
             return (Unsigned(c, false, check, steps, leaves, 0, 0, 0, proof), proof);
         }
@@ -282,14 +286,14 @@ public sealed class Verifier
         {
             if (updateBlob is null || traceBlob is null || !Updates.Root(updateBlob).AsSpan().SequenceEqual(s.UpdateRoot))
             {
-                return Reject(CheckKind.Availability, null);
+                return Reject(CheckKind.Availability, null, updateBlob is null ? "update not served" : traceBlob is null ? "trace not served" : "served update does not match its root");
             }
             dequantized = Updates.Dequantize(updateBlob, n);
             trace = TrainingState.DecodeTrace(traceBlob, h + 1, s.TraceRoot);
         }
-        catch (PotFormatException)
+        catch (PotFormatException e)
         {
-            return Reject(CheckKind.Availability, null);
+            return Reject(CheckKind.Availability, null, "malformed update or trace: " + e.Message);
         }
 
         Lap(CheckKind.Availability);
@@ -320,7 +324,7 @@ public sealed class Verifier
         float[]? finalParameters = FetchFinalParameters(c, trace[h], engine);
         if (finalParameters is null)
         {
-            return Reject(CheckKind.Availability, null);
+            return Reject(CheckKind.Availability, null, $"state {h} (θ_H) not served, malformed or not matching trace leaf {h}");
         }
         foreach (int leaf in leaves)
         {
@@ -356,17 +360,17 @@ public sealed class Verifier
             {
                 if (stateBlob is null)
                 {
-                    return Reject(CheckKind.Availability, null);
+                    return Reject(CheckKind.Availability, null, $"state {j} not served");
                 }
                 (leafBefore, leafAfter, loss) = engine.Replay(stateBlob, j, assignment);
             }
-            catch (PotFormatException)
+            catch (PotFormatException e)
             {
-                return Reject(CheckKind.Availability, null);
+                return Reject(CheckKind.Availability, null, $"state {j} malformed: {e.Message}");
             }
             if (!leafBefore.AsSpan().SequenceEqual(trace[j]))
             {
-                return Reject(CheckKind.Availability, null);
+                return Reject(CheckKind.Availability, null, $"served state {j} does not match trace leaf {j}");
             }
             bool stateOk = leafAfter.AsSpan().SequenceEqual(trace[j + 1]);
             bool lossOk = BitConverter.SingleToUInt32Bits(loss) == BitConverter.SingleToUInt32Bits(s.ClaimedLosses[j]);

@@ -25,13 +25,16 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
     private readonly IReadOnlyList<Uri> _peers;
     private readonly List<IChunkSource> _providers = [];
     private readonly TimeSpan _timeout;
+    private readonly Action<string>? _log;
 
     /// <summary>Creates the service.</summary>
     /// <param name="store">The node's chunk store (owned by the caller).</param>
     /// <param name="peers">Base URLs of the peers' P2P endpoints (validators and chunk peers).</param>
     /// <param name="timeout">Limit of one fetch by commitment.</param>
-    public NetworkChunkService(ChunkStore store, IEnumerable<Uri> peers, TimeSpan? timeout = null)
+    /// <param name="log">Receives one line per failed fetch by commitment (what each peer answered); null: silent.</param>
+    public NetworkChunkService(ChunkStore store, IEnumerable<Uri> peers, TimeSpan? timeout = null, Action<string>? log = null)
     {
+        _log = log;
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _peers = peers.Select(p => p.AbsoluteUri.EndsWith('/') ? p : new Uri(p.AbsoluteUri + "/")).ToArray();
         _timeout = timeout ?? TimeSpan.FromSeconds(20);
@@ -41,7 +44,8 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
         {
             DefaultRequestVersion = HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Timeout = TimeSpan.FromSeconds(5),
+            // A miner answers a name lookup of a trace state by recomputing it (one at a time): allow for a queue.
+            Timeout = TimeSpan.FromSeconds(15),
         };
     }
 
@@ -132,23 +136,45 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
             try
             {
                 using var response = await _http.GetAsync(new Uri(peer, "p2p/name/" + hex), cts.Token).ConfigureAwait(false);
-                if (response.StatusCode != HttpStatusCode.OK) return (peer, (byte[]?)null);
+                if (response.StatusCode != HttpStatusCode.OK) return (peer, (byte[]?)null, ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
                 byte[] body = await response.Content.ReadAsByteArrayAsync(cts.Token).ConfigureAwait(false);
-                return (peer, body.Length == 32 ? body : null);
+                return (peer, body.Length == 32 ? body : null, body.Length == 32 ? "ok" : "bad body");
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or OperationCanceledException)
             {
-                return (peer, null);
+                return (peer, null, ex.GetType().Name);
             }
         }).ToArray();
-        var answers = await Task.WhenAll(lookups).ConfigureAwait(false);
-        // Peers may disagree on the content (a lying peer): try each distinct hash, most-announced first.
-        foreach (var group in answers.Where(a => a.Item2 is not null).GroupBy(a => Hex.Encode(a.Item2!)).OrderByDescending(g => g.Count()))
+        // Download as soon as a peer announces the content (a slow or busy peer must not hold up the others):
+        // each newly announced hash is tried from the peers that announced it so far; a failed download
+        // (a lying or vanished peer) moves on to the next announcement. Peers may disagree on the content.
+        try
         {
-            byte[] hash = Hex.Decode(group.Key, "content hash", 32);
+            return await FirstAnnouncedAsync(commitment, hex, lookups, cts.Token, cancellation).ConfigureAwait(false);
+        }
+        finally
+        {
+            await cts.CancelAsync().ConfigureAwait(false); // the lookups still in flight
+        }
+    }
+
+    private async Task<byte[]?> FirstAnnouncedAsync(byte[] commitment, string hex, Task<(Uri peer, byte[]?, string)>[] lookups, CancellationToken token, CancellationToken cancellation)
+    {
+        var pending = lookups.ToList();
+        var answers = new List<(Uri peer, byte[]? hash, string status)>();
+        var tried = new HashSet<string>(StringComparer.Ordinal);
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending).ConfigureAwait(false);
+            pending.Remove(done);
+            var answer = await done.ConfigureAwait(false);
+            answers.Add(answer);
+            if (answer.Item2 is null || !tried.Add(Hex.Encode(answer.Item2))) continue;
+            string content = Hex.Encode(answer.Item2);
+            var sources = answers.Where(a => a.hash is not null && Hex.Encode(a.hash) == content).Select(a => a.peer).ToArray();
             try
             {
-                var result = await _client.FetchAsync(hash, group.Select(g => g.peer).ToArray(), cts.Token).ConfigureAwait(false);
+                var result = await _client.FetchAsync(answer.Item2, sources, token).ConfigureAwait(false);
                 _store.PutNamed(commitment, result.Data);
                 Interlocked.Increment(ref _networkFetches);
                 return result.Data;
@@ -156,8 +182,10 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
             catch (Exception ex) when (ex is ChunkFetchException or OperationCanceledException)
             {
                 if (cancellation.IsCancellationRequested) throw;
+                _log?.Invoke($"chunks: download of {hex[..12]} (content {content[..12]}) from {sources.Length} peer(s) failed: {ex.Message}");
             }
         }
+        _log?.Invoke($"chunks: fetch of {hex[..12]} failed; name lookups: {string.Join(", ", answers.Select(a => a.peer.Authority + " " + a.status))}");
         return null;
     }
 

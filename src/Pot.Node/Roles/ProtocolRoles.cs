@@ -181,9 +181,21 @@ public sealed class ValidatorRole : BackgroundRole
     private readonly PotProtocolRules _rules;
     private readonly HashSet<string> _attested = new(StringComparer.Ordinal);
     private readonly List<FraudProofPayload> _proofs = [];
-    private readonly Queue<RoundRecord> _toEvaluate = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<RoundRecord> _toEvaluate = new();
+    private Task? _evaluation;
     private readonly Dictionary<ulong, ulong> _finalizeSentAt = [];
+    private readonly HashSet<string> _unavailableLogged = new(StringComparer.Ordinal);
     private ulong _registrationSentAt;
+
+    /// <summary>
+    /// Blocks after the submission window during which the finalizer waits for the assigned verifiers'
+    /// attestations (it finalizes earlier once every pending submission has all of them): max(4, W). Blocks
+    /// come faster than W suggests while transactions flow, so a shorter grace cut off slow verifiers.
+    /// A verifier whose fetch of a submission's blobs fails retries on every block and tick during the
+    /// first half of it, and attests the availability failure only then, so a slow or briefly unreachable
+    /// honest miner is not rejected for a transient network failure.
+    /// </summary>
+    public ulong AttestationGraceBlocks => (ulong)Math.Max(4, _task.WindowBlocks);
 
     /// <summary>Creates the role.</summary>
     /// <param name="task">Protocol task.</param>
@@ -260,26 +272,30 @@ public sealed class ValidatorRole : BackgroundRole
         var round = ChainView.Round(state, _taskId);
         if (round is not null)
         {
-            // Verify what γ assigned to this validator (one batch of attestations at a time).
+            // Verify what γ assigned to this validator (one batch of attestations at a time, each sent when ready).
             if (!pending)
             {
-                var attestations = new List<AttestPayload>();
                 foreach (byte[] id in _verifier.AssignedPending(state, _taskId))
                 {
                     string hex = Hex.Encode(id);
                     if (_attested.Contains(hex)) continue;
                     cancellation.ThrowIfCancellationRequested();
                     var result = _verifier.Verify(_task, state, id, _chunks.Network);
-                    attestations.Add(result.AttestPayload);
+                    if (!result.Attestation.Accept && result.Attestation.FailedCheck == CheckKind.Availability
+                        && height + 1 < round.SubmissionsCloseHeight + AttestationGraceBlocks / 2)
+                    {
+                        // Retried on the next block or tick; attested as unavailable only at the deadline.
+                        if (_unavailableLogged.Add(hex))
+                            Log($"verify {hex[..12]}: {result.Detail}; retrying until height {round.SubmissionsCloseHeight + AttestationGraceBlocks / 2}");
+                        continue;
+                    }
+                    Log($"verified {hex[..12]}: {(result.Attestation.Accept ? "accept" : "reject (" + result.Detail + ")")}{(result.FraudProof is null ? "" : ", fraud proof " + result.FraudProof.Kind)} in {result.CpuSeconds:F2} s CPU");
+                    // Sent at once (not after the whole batch): the finalizer waits for every assigned attestation.
+                    if (Send("attest", result.AttestPayload) is not null) continue;
                     _attested.Add(hex);
                     if (result.FraudProofPayload is { } proof) _proofs.Add(proof);
-                    Log($"verified {hex[..12]}: {(result.Attestation.Accept ? "accept" : "reject (" + result.Attestation.FailedCheck + ")")}{(result.FraudProof is null ? "" : ", fraud proof " + result.FraudProof.Kind)} in {result.CpuSeconds:F2} s CPU");
                 }
-                foreach (var a in attestations)
-                {
-                    if (Send("attest", a) is not null) _attested.Remove(Hex.Encode(a.SubmissionId));
-                }
-                pending = attestations.Count > 0 || Node.HasPending(Address);
+                pending = Node.HasPending(Address);
             }
             // Fraud proofs one at a time (a refused one must not strand later nonces).
             if (!pending && _proofs.Count > 0)
@@ -294,6 +310,7 @@ public sealed class ValidatorRole : BackgroundRole
             }
             // Finalize when this validator is the round's finalizer and the window has passed at the next height.
             if (!pending && height + 1 >= round.SubmissionsCloseHeight && IsFinalizer(state, round, height + 1)
+                && (height + 1 >= round.SubmissionsCloseHeight + AttestationGraceBlocks || AllAttested(state))
                 && (!_finalizeSentAt.TryGetValue(round.Round, out ulong sentAt) || height > sentAt + 2))
             {
                 var ledger = new Ledger(state, head.Head, _rules);
@@ -308,23 +325,43 @@ public sealed class ValidatorRole : BackgroundRole
             }
         }
 
-        // Held-out evaluation of each new model (after the transactions: it must not delay attestations).
-        while (_toEvaluate.Count > 0)
+        // Held-out evaluation of each new model, on its own thread (it takes seconds and must not delay
+        // verification and attestations). One evaluation at a time, in round order.
+        if (!_toEvaluate.IsEmpty && (_evaluation is null || _evaluation.IsCompleted))
+            _evaluation = Task.Run(() => EvaluatePending(cancellation), CancellationToken.None);
+    }
+
+    private void EvaluatePending(CancellationToken cancellation)
+    {
+        try
         {
-            cancellation.ThrowIfCancellationRequested();
-            var record = _toEvaluate.Peek();
-            var model = ModelBlobs.TryGet(_chunks.Network, Hex.Decode(record.ModelRoot, "model root", 32), _engine.ParameterCount);
-            if (model is null)
+            while (_toEvaluate.TryPeek(out var record))
             {
-                _history.SetEvaluation(record, null, null, "θ_{r+1} is not available yet");
-                return; // retried on the next block
+                cancellation.ThrowIfCancellationRequested();
+                var model = ModelBlobs.TryGet(_chunks.Network, Hex.Decode(record.ModelRoot, "model root", 32), _engine.ParameterCount);
+                if (model is null)
+                {
+                    _history.SetEvaluation(record, null, null, "θ_{r+1} is not available yet");
+                    return; // retried on the next block or tick
+                }
+                var evaluation = _engine.Evaluate(model, _evaluationBatches);
+                _history.SetEvaluation(record, evaluation.ValidationLoss, evaluation.Accuracy, null);
+                _toEvaluate.TryDequeue(out _);
+                Log(string.Create(CultureInfo.InvariantCulture, $"round {record.Round}: held-out loss {evaluation.ValidationLoss:F4}{(evaluation.Accuracy is double acc ? $", accuracy {acc:F4}" : "")}"));
             }
-            var evaluation = _engine.Evaluate(model, _evaluationBatches);
-            _history.SetEvaluation(record, evaluation.ValidationLoss, evaluation.Accuracy, null);
-            _toEvaluate.Dequeue();
-            Log(string.Create(CultureInfo.InvariantCulture, $"round {record.Round}: held-out loss {evaluation.ValidationLoss:F4}{(evaluation.Accuracy is double acc ? $", accuracy {acc:F4}" : "")}"));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is InvalidOperationException or Pot.Commitments.PotFormatException)
+        {
+            Log("evaluation failed (retried on the next block): " + e.Message);
         }
     }
+
+    // Every pending submission of the task has its challenge open and an attestation from each assigned verifier.
+    private bool AllAttested(IStateReader state) =>
+        ChainView.Pending(state, _taskId).All(s => s.Challenge is { } c && c.AssignedVerifiers.All(v => s.Attestations.Any(a => a.Verifier.AsSpan().SequenceEqual(v))));
 
     private bool IsFinalizer(IStateReader state, ChainRound round, ulong nextHeight)
     {

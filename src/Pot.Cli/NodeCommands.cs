@@ -239,7 +239,7 @@ public static class NodeCommands
         var rounds = new Option<int>("--rounds") { Description = "Training rounds to run through the protocol (with --task none: blocks of demo transfers).", DefaultValueFactory = _ => 5 };
         var task = new Option<string>("--task") { Description = "Protocol task every node runs: addition, addition3, kjv, fashion-mnist or tiny; \"none\" runs the old demo (validators only, transfers, no training).", DefaultValueFactory = _ => "addition" };
         var innerSteps = new Option<int>("--inner-steps") { Description = "Inner steps H each miner trains per round.", DefaultValueFactory = _ => 20 };
-        var window = new Option<int>("--window-blocks") { Description = "Submission window W in blocks: a round's submissions close W blocks after it starts, then it is finalized.", DefaultValueFactory = _ => 24 };
+        var window = new Option<int>("--window-blocks") { Description = "Submission window W in blocks: a round's submissions close W blocks after it starts, then verifiers have up to W more blocks to attest before it is finalized (earlier once every assigned attestation is in).", DefaultValueFactory = _ => 40 };
         var interval = new Option<int>("--block-interval-ms") { Description = "EmptyBlockIntervalMs of the validators: while a round is open the primary proposes an empty block when this long has passed since the head (so a round lasts at most about W × this; transaction blocks make it shorter).", DefaultValueFactory = _ => 500 };
         var cheaters = new Option<string>("--cheaters") { Description = "Cheating miners, same syntax as `pot simulate protocol --cheaters`: comma-separated strategy[:count] (e.g. random-update, fabricate-step:2); they are the last miners. \"none\" for none.", DefaultValueFactory = _ => "none" };
         var byzantine = new Option<int>("--byzantine") { Description = "Validators (the last ones) started with the test-only fault switch Byzantine=equivocate: they send conflicting pre-prepares, prepares and commits to different peers. Safety and liveness hold while B <= f = (V - 1) / 3.", DefaultValueFactory = _ => 0 };
@@ -340,6 +340,7 @@ internal static class Devnet
             ulong nonce = 0;
             int submitted = 0;
             string rpc0 = nodes[0].ApiUrl;
+            if (!json) Console.WriteLine($"dashboard: {rpc0}/  (open in a browser; every node serves one at its API URL)");
             var deadline = DateTime.UtcNow.AddSeconds(timeoutS);
             // Wait for every API to answer.
             JsonObject?[] statuses = new JsonObject?[validators];

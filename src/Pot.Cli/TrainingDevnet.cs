@@ -97,6 +97,7 @@ internal static class TrainingDevnet
             }
             Say($"nodes up after {started.Elapsed.TotalSeconds:F1} s; waiting for the validators to register as verifiers");
             string api0 = honest[0].ApiUrl;
+            Say($"dashboard: {api0}/  (open in a browser: live head, validators, loss curve, slashes; every node serves one at its API URL)");
             while (true)
             {
                 bool all = true;
@@ -218,6 +219,7 @@ internal static class TrainingDevnet
             report["innerSteps"] = o.Task.InnerSteps;
             report["windowBlocks"] = o.Task.WindowBlocks;
             report["rounds"] = done.Count;
+            report["dashboard"] = api0 + "/";
             report["height"] = (ulong)heads[0]!["height"]!;
             report["headHash"] = (string?)heads[0]!["headHash"];
             report["initialLoss"] = initialEval.ValidationLoss;

@@ -644,7 +644,9 @@ public sealed class ChainExecutor
         FinalizeRoundPayload.WriteOutcome(actual, f.Accepted, f.Rejected, f.Rewards, f.Slashes);
         if (!expected.WrittenSpan.SequenceEqual(actual.WrittenSpan))
         {
-            throw Reject(RejectionCode.OutcomeMismatch, $"{tx}: outcome (accepted {f.Accepted.Count}, rejected {f.Rejected.Count}, rewards {f.Rewards.Count}, slashes {f.Slashes.Count}) differs from the protocol rules' outcome (accepted {outcome.Accepted.Count}, rejected {outcome.Rejected.Count}, rewards {outcome.Rewards.Count}, slashes {outcome.Slashes.Count})");
+            // Counts alone can agree while amounts differ (a reward computed from losses attested meanwhile): name the totals too.
+            static string Total<T>(IEnumerable<T> items, Func<T, ulong> amount) => items.Aggregate(0UL, (a, x) => unchecked(a + amount(x))).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw Reject(RejectionCode.OutcomeMismatch, $"{tx}: outcome (accepted {f.Accepted.Count}, rejected {f.Rejected.Count}, rewards {f.Rewards.Count} totalling {Total(f.Rewards, r => r.Amount)}, slashes {f.Slashes.Count} totalling {Total(f.Slashes, s => s.Amount)}) differs from the protocol rules' outcome (accepted {outcome.Accepted.Count}, rejected {outcome.Rejected.Count}, rewards {outcome.Rewards.Count} totalling {Total(outcome.Rewards, r => r.Amount)}, slashes {outcome.Slashes.Count} totalling {Total(outcome.Slashes, s => s.Amount)})");
         }
         if (f.Accepted.Count == 0 && !f.NewModelRoot.AsSpan().SequenceEqual(round.ModelRoot))
         {

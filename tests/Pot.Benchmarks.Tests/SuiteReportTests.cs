@@ -97,7 +97,7 @@ public class SuiteReportTests
         Assert.Contains("| Protocol | miner inner step + trace leaf (addition, 1 thread) | 20.0 steps/s | centralized training step | 25.0 steps/s | 0.80 |", md, StringComparison.Ordinal);
         Assert.Contains("| 1.00 GB/s | openssl speed -evp sha256, 4 KiB, 1 core (per CPU second) | 1.02 GB/s | 0.98 |", md, StringComparison.Ordinal);
         Assert.Contains("| Commitments | Q4_0 encode, 16 MiB fp32 | not measured | memory copy of the 16 MiB | 1.00 GB/s | — |", md, StringComparison.Ordinal);
-        Assert.Contains("| Node | finalized transfers, 4 validators on loopback | 64.3 tx/s | block execution alone (Chain row above) | 1,000 tx/s | 0.06 |", md, StringComparison.Ordinal);
+        Assert.Contains("| Node | finalized transfers, 4 validators on loopback | 64.3 tx/s | block execution alone (Chain row above) | 1,000 tx/s | 0.064 |", md, StringComparison.Ordinal);
         Assert.Contains("| Node | submit → committed latency, median | 2,271 ms | — | — | — |", md, StringComparison.Ordinal);
         Assert.Contains("ran 3 times during the run", md, StringComparison.Ordinal);
         Assert.Contains("1295 of 1295 transfers", md, StringComparison.Ordinal);
@@ -132,4 +132,11 @@ public class SuiteReportTests
     [InlineData(12345.6, "12,346")]
     [InlineData(double.NaN, "not measured")]
     public void FormatUsesThreeSignificantDigits(double value, string expected) => Assert.Equal(expected, SuiteReport.Format(value));
+
+    [Theory]
+    [InlineData(1.6543, "1.65")]
+    [InlineData(0.48, "0.48")]
+    [InlineData(0.0641, "0.064")]
+    [InlineData(0.00232, "0.0023")]
+    public void RatioKeepsTwoSignificantDigitsBelowOneTenth(double ratio, string expected) => Assert.Equal(expected, SuiteReport.FormatRatio(ratio));
 }

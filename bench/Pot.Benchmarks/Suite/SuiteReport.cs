@@ -204,7 +204,7 @@ public static class SuiteReport
         {
             string value = figure.Value is double ? $"{Format(figure.Value)} {figure.Unit}" : "not measured";
             string reference = figure.ReferenceValue is double ? $"{Format(figure.ReferenceValue)} {figure.ReferenceUnit}" : figure.Reference == "—" ? "—" : "not measured";
-            string ratio = figure.Ratio is double r ? r.ToString("F2", CultureInfo.InvariantCulture) : "—";
+            string ratio = figure.Ratio is double r ? FormatRatio(r) : "—";
             s.AppendLine($"| {figure.Part} | {figure.Name} | {value} | {figure.Reference} | {reference} | {ratio} |");
         }
         s.AppendLine();
@@ -248,7 +248,8 @@ public static class SuiteReport
         s.AppendLine("Every class runs in process (BenchmarkDotNet's in-process toolchain, so that the `openssl` measurements of the Merkle");
         s.AppendLine("cases are visible to the report). The full run uses 1 launch, 3 warm-up and 10 measured iterations per case and a");
         s.AppendLine("20 s node load period (5 s warm-up); `--quick` uses 1 warm-up, 3 iterations of about 0.1 s and a 10 s node period.");
-        s.AppendLine("This run took " + FormatDuration(f.Duration) + ". Each class can still be run on its own with its own job, e.g.");
+        s.AppendLine("This run took " + FormatDuration(f.Duration) + ". On the shared 2-core development machine (load average 10–25) a full run");
+        s.AppendLine("took 23 min and a `--quick` run 3 min (2026-11-23). Each class can still be run on its own with its own job, e.g.");
         s.AppendLine("`dotnet run -c Release --project bench/Pot.Benchmarks -- --filter '*Gemm*'` (docs/gemm.md, docs/commitments.md,");
         s.AppendLine("docs/engine.md, docs/network.md, docs/node.md).");
 
@@ -268,6 +269,13 @@ public static class SuiteReport
         }
         return s.ToString();
     }
+
+    /// <summary>Formats a ratio: two decimals, or two significant digits below 0.1 (so 0.0089 is not shown as 0.00).</summary>
+    /// <param name="ratio">Ratio.</param>
+    /// <returns>Text.</returns>
+    public static string FormatRatio(double ratio) => ratio >= 0.1 || ratio <= 0
+        ? ratio.ToString("F2", CultureInfo.InvariantCulture)
+        : ratio.ToString("G2", CultureInfo.InvariantCulture);
 
     private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Trim();
 

@@ -6,7 +6,7 @@ namespace Pot.Benchmarks.Commitments;
 
 /// <summary>
 /// Q4_0 encode/decode and XOR+zstd diff throughput over 16 MiB of fp32 (4 Mi floats).
-/// Throughput = 16 MiB / mean time (fp32 side).
+/// Throughput = 16 MiB / mean time (fp32 side); <see cref="MemoryCopy"/> is the memory-bandwidth reference.
 /// </summary>
 [ShortRunJob]
 [MemoryDiagnoser]
@@ -36,6 +36,15 @@ public class CodecBenchmarks
         Q4Codec.QuantizeBlocks(_values, _blocks);
         _diff = ModelDiff.Create(_values, _updated);
         Console.WriteLine($"// diff size: {_diff.Length} bytes for {Floats * 4} bytes of model ({100.0 * _diff.Length / (Floats * 4):F1}%)");
+    }
+
+    /// <summary>Reference: a plain copy of the 16 MiB of fp32 (memory bandwidth of one core).</summary>
+    /// <returns>The copy.</returns>
+    [Benchmark]
+    public float[] MemoryCopy()
+    {
+        _values.AsSpan().CopyTo(_decoded);
+        return _decoded;
     }
 
     /// <summary>Q4_0 quantization of 16 MiB of fp32.</summary>

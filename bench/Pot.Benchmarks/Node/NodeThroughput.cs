@@ -42,7 +42,7 @@ public static class NodeThroughput
                 default: Console.Error.WriteLine($"unknown option {args[i]}; expected --seconds, --warmup, --validators, --window"); return 2;
             }
         }
-        return RunAsync(seconds, warmup, validators, window).GetAwaiter().GetResult();
+        return MeasureAsync(seconds, warmup, validators, window).GetAwaiter().GetResult() is { Samples: > 0 } ? 0 : 1;
     }
 
     private sealed class CommitClock : INodeRole
@@ -58,7 +58,13 @@ public static class NodeThroughput
         }
     }
 
-    private static async Task<int> RunAsync(int seconds, int warmup, int validators, int window)
+    /// <summary>Runs the benchmark, prints a table and a JSON line, and returns the figures.</summary>
+    /// <param name="seconds">Measured period.</param>
+    /// <param name="warmup">Load before the period starts.</param>
+    /// <param name="validators">Validator nodes.</param>
+    /// <param name="window">Uncommitted transfers per sender.</param>
+    /// <returns>The result.</returns>
+    public static async Task<NodeThroughputResult> MeasureAsync(int seconds, int warmup, int validators, int window)
     {
         string dir = Path.Combine(Path.GetTempPath(), "pot-bench-node-" + Guid.NewGuid().ToString("N")[..8]);
         var (nodes, _) = DevnetLayout.Create(dir, validators, new Dictionary<string, object> { ["ApiRequestsPerSecond"] = 100_000 });
@@ -152,7 +158,7 @@ public static class NodeThroughput
                 ["samples"] = latencies.Length, ["submittedInPeriod"] = inWindow, ["refused"] = errors, ["cpus"] = Environment.ProcessorCount,
             };
             Console.WriteLine(report.ToJsonString());
-            return latencies.Length > 0 ? 0 : 1;
+            return new NodeThroughputResult(validators, window, elapsed, tps, Pct(0.5), Pct(0.99), latencies.Length, inWindow, errors);
         }
         finally
         {
@@ -171,3 +177,15 @@ public static class NodeThroughput
         }
     }
 }
+
+/// <summary>Figures of one <see cref="NodeThroughput"/> run.</summary>
+/// <param name="Validators">Validator nodes.</param>
+/// <param name="Window">Uncommitted transfers per sender.</param>
+/// <param name="Seconds">Measured period.</param>
+/// <param name="Tps">Finalized transactions per second.</param>
+/// <param name="LatencyMedianMs">Submit→committed latency, median (NaN without samples).</param>
+/// <param name="LatencyP99Ms">Submit→committed latency, p99 (NaN without samples).</param>
+/// <param name="Samples">Committed transfers submitted in the period.</param>
+/// <param name="SubmittedInPeriod">Transfers submitted in the period.</param>
+/// <param name="Refused">Refused submissions.</param>
+public sealed record NodeThroughputResult(int Validators, int Window, double Seconds, double Tps, double LatencyMedianMs, double LatencyP99Ms, int Samples, int SubmittedInPeriod, long Refused);

@@ -65,6 +65,7 @@ internal static class TrainingDevnet
         try
         {
             Say($"devnet: {o.Validators} validators, {layout.Miners.Count} miners ({string.Join(", ", strategyNames.GroupBy(x => x).Select(g => $"{g.Count()} {g.Key}"))}), task {o.Task.Id} (H = {o.Task.InnerSteps}, W = {o.Task.WindowBlocks} blocks, empty block every {o.BlockIntervalMs} ms), {o.Rounds} rounds; directory {dir}");
+            for (int i = 0; i < layout.Miners.Count; i++) Say($"  miner {i} ({strategyNames[i]}): {layout.Miners[i].Address}");
             foreach (var v in layout.Validators) children.Add(Devnet.StartChild(v, dir, $"validator-{v.Index}.log"));
             foreach (var m in layout.Miners)
             {

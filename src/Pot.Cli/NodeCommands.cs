@@ -249,9 +249,10 @@ public static class NodeCommands
         var timeout = new Option<int>("--timeout-s") { Description = "Give up after this many seconds (exit 1, the directory and its node logs are kept).", DefaultValueFactory = _ => 300 };
         var keep = new Option<bool>("--keep") { Description = "Keep the temporary directory (keys, genesis, configs, data, node logs) instead of deleting it." };
         var json = new Option<bool>("--json") { Description = "No live progress; the last stdout line is one JSON object: rounds, height, initialLoss, finalLoss, finalAccuracy, lossByRound, accepted, rejected, slashed, rewards, modelRoot, validatorsAgree, evaluationsAgree, miners (per-miner fate), seconds and more." };
+        var stay = new Option<bool>("--stay") { Description = "With a task: after the rounds and the report (with --json the report line comes first), keep every node running, with its dashboard and API (e.g. for `pot model download --rpc URL --task 0`), until Ctrl-C or SIGTERM; the exit code is the report's." };
         var command = new Command("devnet", "Start a local training network and train a model through the protocol: keys and genesis in a temporary directory, every validator and every miner its own `pot node` process on loopback ports; miners train and submit, validators verify, attest, send fraud proofs, finalize rounds and evaluate each new model; live progress (height, round, held-out loss/accuracy, accepted/rejected/slashed, rewards). Ctrl-C stops every child. Exit 0 when the rounds finalized and the honest validators agree, 1 otherwise.")
         {
-            validators, miners, rounds, task, innerSteps, window, interval, cheaters, byzantine, killMiner, evalBatches, txs, timeout, keep, json,
+            validators, miners, rounds, task, innerSteps, window, interval, cheaters, byzantine, killMiner, evalBatches, txs, timeout, keep, json, stay,
         };
         command.SetAction(async (r, cancellation) =>
         {
@@ -260,9 +261,9 @@ public static class NodeCommands
             string taskName = r.GetValue(task)!;
             if (taskName == "none")
             {
-                if (n < 1 || n > 16 || rr < 0 || r.GetValue(txs) < 1)
+                if (n < 1 || n > 16 || rr < 0 || r.GetValue(txs) < 1 || r.GetValue(stay))
                 {
-                    Console.Error.WriteLine($"error: expected --validators 1..16 (got {n}), --rounds ≥ 0 (got {rr}), --txs-per-round ≥ 1");
+                    Console.Error.WriteLine($"error: expected --validators 1..16 (got {n}), --rounds ≥ 0 (got {rr}), --txs-per-round ≥ 1, and no --stay (it needs a task)");
                     return CliErrors.UserError;
                 }
                 return await Devnet.RunAsync(n, rr, r.GetValue(txs), r.GetValue(timeout), r.GetValue(keep), r.GetValue(json), cancellation).ConfigureAwait(false);
@@ -301,7 +302,7 @@ public static class NodeCommands
             }
             var strategies = Enumerable.Repeat(Pot.Protocol.MinerStrategy.Honest, m - cheating.Count).Concat(cheating).ToArray();
             var options = new TrainingDevnetOptions(n, strategies, rr, protocolTask, r.GetValue(interval), b, r.GetValue(killMiner), r.GetValue(evalBatches),
-                r.GetValue(timeout), r.GetValue(keep), r.GetValue(json));
+                r.GetValue(timeout), r.GetValue(keep), r.GetValue(json), r.GetValue(stay));
             return await TrainingDevnet.RunAsync(options, cancellation).ConfigureAwait(false);
         });
         return command;

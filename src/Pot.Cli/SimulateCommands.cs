@@ -62,9 +62,24 @@ public static class SimulateCommands
             var template = new SimulationOptions { Validators = n, Byzantine = b, UseEd25519 = parse.GetValue(ed25519) };
             var started = System.Diagnostics.Stopwatch.StartNew();
             SimulationSummary summary;
-            if (asJson || Console.IsOutputRedirected)
+            if (asJson)
             {
                 summary = SimulationRunner.RunMany(template, first, count);
+            }
+            else if (Console.IsOutputRedirected)
+            {
+                // Line progress: one line per tenth of the seeds.
+                int done = 0;
+                int every = Math.Max(1, count / 10);
+                var gate = new object();
+                summary = SimulationRunner.RunMany(template, first, count, _ =>
+                {
+                    lock (gate)
+                    {
+                        done++;
+                        if (done % every == 0 && done < count) Console.WriteLine($"seeds {done}/{count}  [{started.Elapsed.TotalSeconds:F0} s]");
+                    }
+                });
             }
             else
             {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Pot.Simulation;
@@ -52,7 +53,33 @@ public static class SimulateNetworkCommand
             var cpuBefore = process.TotalProcessorTime;
             var wall = Stopwatch.StartNew();
             var simulation = new NetworkSimulation(options);
-            var result = simulation.Run();
+            NetworkSimulationResult result;
+            string RoundLine(NetworkRound r) => string.Create(CultureInfo.InvariantCulture,
+                $"round {r.Round + 1}/{options.Rounds} finalized at {r.FinalizedMs / 1000.0:F1} s virtual ({(r.OnTime ? "on time" : "LATE")}): included {r.Included}, accepted {r.Accepted}, late {r.Late}  [{wall.Elapsed.TotalSeconds:F0} s]");
+            if (parse.GetValue(json))
+            {
+                result = simulation.Run();
+            }
+            else if (Console.IsOutputRedirected)
+            {
+                // Line progress: one line per finalized round (a run at scale takes minutes).
+                result = simulation.Run(r => Console.WriteLine(RoundLine(r)));
+            }
+            else
+            {
+                result = null!;
+                AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var bar = ctx.AddTask($"{options.Miners} miners, {n} validators: round 1/{options.Rounds}", maxValue: options.Rounds);
+                        result = simulation.Run(r =>
+                        {
+                            bar.Increment(1);
+                            bar.Description = Markup.Escape(RoundLine(r));
+                        });
+                    });
+            }
             wall.Stop();
             process.Refresh();
             var machine = new JsonObject

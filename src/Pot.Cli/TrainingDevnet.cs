@@ -21,8 +21,9 @@ namespace Pot.Cli;
 /// <param name="TimeoutS">Overall limit.</param>
 /// <param name="Keep">Keep the directory.</param>
 /// <param name="Json">JSON report instead of live lines.</param>
+/// <param name="Stay">After the report, keep the nodes running until cancelled.</param>
 internal sealed record TrainingDevnetOptions(int Validators, IReadOnlyList<MinerStrategy> Miners, int Rounds, ProtocolTask Task, int BlockIntervalMs, int Byzantine,
-    int KillMinerAfterRound, int EvaluationBatches, int TimeoutS, bool Keep, bool Json);
+    int KillMinerAfterRound, int EvaluationBatches, int TimeoutS, bool Keep, bool Json, bool Stay = false);
 
 /// <summary>
 /// <c>pot devnet</c> with a task: lays out validators and miners, starts each as a <c>pot node</c> process, creates the
@@ -58,6 +59,7 @@ internal static class TrainingDevnet
         var started = Stopwatch.StartNew();
         int exit = 0;
         var report = new JsonObject();
+        bool reported = false;
         void Say(string line)
         {
             if (!o.Json) Console.WriteLine(line);
@@ -65,6 +67,7 @@ internal static class TrainingDevnet
         try
         {
             Say($"devnet: {o.Validators} validators, {layout.Miners.Count} miners ({string.Join(", ", strategyNames.GroupBy(x => x).Select(g => $"{g.Count()} {g.Key}"))}), task {o.Task.Id} (H = {o.Task.InnerSteps}, W = {o.Task.WindowBlocks} blocks, empty block every {o.BlockIntervalMs} ms), {o.Rounds} rounds; directory {dir}");
+            for (int i = 0; i < layout.Miners.Count; i++) Say($"  miner {i} ({strategyNames[i]}): {layout.Miners[i].Address}");
             foreach (var v in layout.Validators) children.Add(Devnet.StartChild(v, dir, $"validator-{v.Index}.log"));
             foreach (var m in layout.Miners)
             {
@@ -247,6 +250,23 @@ internal static class TrainingDevnet
                 Console.Error.WriteLine($"error: the honest validators disagree (head/model agree: {agree}, evaluations agree: {evaluationsAgree}); see the *.log files in {dir}");
                 exit = 1;
             }
+            if (o.Stay)
+            {
+                if (o.Json)
+                {
+                    Console.WriteLine(report.ToJsonString());
+                    reported = true;
+                }
+                Say($"the nodes keep running (--stay): dashboard {api0}/, API {string.Join(", ", layout.Validators.Select(v => v.ApiUrl))}; e.g. pot model download --rpc {api0} --task 0 --out model.safetensors; Ctrl-C stops every node");
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cts.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Say("stopping every node");
+                }
+            }
         }
         catch (OperationCanceledException)
         {
@@ -277,7 +297,7 @@ internal static class TrainingDevnet
                 }
             }
         }
-        if (o.Json) Console.WriteLine(report.ToJsonString());
+        if (o.Json && !reported) Console.WriteLine(report.ToJsonString());
         return exit;
     }
 

@@ -291,6 +291,7 @@ public sealed class NetworkSimulation
     private long _events;
     private long _maxView;
     private double _bytes;
+    private Action<NetworkRound>? _onRound;
 
     private sealed class Event
     {
@@ -406,8 +407,14 @@ public sealed class NetworkSimulation
 
     /// <summary>Runs until every round finalized or the virtual-time limit.</summary>
     /// <returns>The result.</returns>
-    public NetworkSimulationResult Run()
+    public NetworkSimulationResult Run() => Run(null);
+
+    /// <summary>Runs until every round finalized or the virtual-time limit, reporting each round as it finalizes.</summary>
+    /// <param name="onRound">Called with each finalized round, in order (progress display; it cannot change the run).</param>
+    /// <returns>The result.</returns>
+    public NetworkSimulationResult Run(Action<NetworkRound>? onRound)
     {
+        _onRound = onRound;
         for (int v = 0; v < _n; v++)
         {
             if (_replicas[v] is not null)
@@ -714,6 +721,7 @@ public sealed class NetworkSimulation
             _trace.AppendData(BitConverter.GetBytes(amount));
         }
         _rounds.Add(new NetworkRound(_round, _roundStartUs / Us, _now / Us, _now <= deadline, _recorded.Count, _late, outcome.Accepted.Count, attestations));
+        _onRound?.Invoke(_rounds[^1]);
         OpenRound(_round + 1);
     }
 

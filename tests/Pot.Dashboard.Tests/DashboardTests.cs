@@ -10,12 +10,13 @@ namespace Pot.Dashboard.Tests;
 /// The dashboard against a real four-validator network (<see cref="DashboardNetwork"/>): its JSON routes,
 /// its event stream, and the page itself in headless Debian chromium driven by Playwright.
 /// </summary>
+[Collection(BrowserCollection.Name)]
 public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper output) : IClassFixture<DashboardNetwork>
 {
     /// <summary>Chromium binary: $POT_CHROMIUM, else Debian's /usr/bin/chromium (apt package "chromium"; .ci/run installs it).</summary>
-    private static string ChromiumPath() => Environment.GetEnvironmentVariable("POT_CHROMIUM") is { Length: > 0 } p ? p : "/usr/bin/chromium";
+    internal static string ChromiumPath() => Environment.GetEnvironmentVariable("POT_CHROMIUM") is { Length: > 0 } p ? p : "/usr/bin/chromium";
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Pot.slnx"))) dir = dir.Parent;

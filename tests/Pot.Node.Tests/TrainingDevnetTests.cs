@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 
@@ -41,6 +42,108 @@ public sealed class TrainingDevnetTests
         Assert.True((int)miners[0]["accepted"]! <= 1, report.ToJsonString());
         Assert.True((int)miners[1]["accepted"]! >= 1, report.ToJsonString());
         Assert.True((int)report["slashed"]! >= 1);
+    }
+
+    // Proves `pot devnet --stay` (the getting-started path, docs/getting-started.md): after the rounds the --json report is
+    // printed while every node keeps running, a task's model can then be downloaded (verified against the chain) and
+    // generated from over the still-running validators' API, and Ctrl-C (SIGINT) stops every node and exits with the
+    // report's code 0, leaving no node process and no temporary directory.
+    [Fact]
+    public void DevnetStayKeepsTheNodesUpForModelDownloadsUntilInterrupted()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pot.dll"));
+        foreach (string a in new[] { "devnet", "--task", "tiny", "--validators", "4", "--miners", "1", "--rounds", "1", "--inner-steps", "4", "--window-blocks", "20",
+            "--block-interval-ms", "400", "--eval-batches", "2", "--timeout-s", "240", "--json", "--stay" })
+            psi.ArgumentList.Add(a);
+        using var devnet = Process.Start(psi)!;
+        var lines = new List<string>();
+        var errors = new List<string>();
+        devnet.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        devnet.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (errors) errors.Add(e.Data); };
+        devnet.BeginOutputReadLine();
+        devnet.BeginErrorReadLine();
+        var nodes = new List<int>();
+        try
+        {
+            JsonObject? report = null;
+            var until = DateTime.UtcNow.AddSeconds(260);
+            while (report is null)
+            {
+                lock (lines) report = lines.FirstOrDefault(l => l.StartsWith('{')) is { } json ? (JsonObject)JsonNode.Parse(json)! : null;
+                if (devnet.HasExited || DateTime.UtcNow > until)
+                    Assert.Fail($"no report from a running devnet (exited: {devnet.HasExited}):\n{string.Join("\n", lines)}\n{string.Join("\n", errors)}");
+                Thread.Sleep(300);
+            }
+            Assert.Equal(1, (int)report["rounds"]!);
+            Assert.True((bool)report["validatorsAgree"]!, report.ToJsonString());
+            string rpc = ((string)report["dashboard"]!).TrimEnd('/');
+            // The node processes: the devnet's children, each `pot node --config DIR/NAME.json`.
+            nodes.AddRange(ChildrenOf(devnet.Id));
+            Assert.Equal(5, nodes.Count);
+            string config = CommandLine(nodes[0]).Split('\0').Single(a => a.EndsWith(".json", StringComparison.Ordinal));
+            string dir = Path.GetDirectoryName(config)!;
+            Assert.StartsWith("pot-devnet-", Path.GetFileName(dir));
+
+            // The nodes are still up: the task's model downloads and verifies, and answers a prompt.
+            string file = Path.Combine(Path.GetTempPath(), $"pot-stay-{Environment.ProcessId}.safetensors");
+            try
+            {
+                var (exit, stdout, stderr) = CliTests.Pot("model", "download", "--rpc", rpc, "--task", "0", "--out", file, "--force", "--json");
+                Assert.True(exit == 0, stderr);
+                var downloaded = (JsonObject)JsonNode.Parse(stdout.Trim().Split('\n')[^1])!;
+                Assert.True((bool)downloaded["verified"]!);
+                Assert.Equal(new FileInfo(file).Length, (long)downloaded["bytes"]!);
+                Assert.True((ulong)downloaded["height"]! >= (ulong)report["height"]!);
+            }
+            finally
+            {
+                File.Delete(file);
+            }
+            var (gexit, gout, gerr) = CliTests.Pot("generate", "--rpc", rpc, "--task", "0", "--prompt", "12+34=", "--json");
+            Assert.True(gexit == 0, gerr);
+            Assert.Equal("12+34=", (string)JsonNode.Parse(gout.Trim().Split('\n')[^1])!["prompt"]!);
+            Assert.False(devnet.HasExited);
+
+            // Ctrl-C: every node stops, the exit code is the report's.
+            using (var interrupt = Process.Start("kill", ["-INT", devnet.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) interrupt.WaitForExit();
+            Assert.True(devnet.WaitForExit(60_000), "the devnet did not stop within 60 s of SIGINT");
+            devnet.WaitForExit();
+            Assert.Equal(0, devnet.ExitCode);
+            Assert.All(nodes, pid => Assert.DoesNotContain(dir, CommandLine(pid)));
+            Assert.False(Directory.Exists(dir), $"{dir} was not deleted");
+        }
+        finally
+        {
+            if (!devnet.HasExited) devnet.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static IEnumerable<int> ChildrenOf(int parent) =>
+        Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Select(n => int.TryParse(n, out int pid) ? pid : 0).Where(pid => pid > 0).Where(pid =>
+        {
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) == parent;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }).ToList();
+
+    // A process's NUL-separated command line, "" once it is gone.
+    private static string CommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
     }
 
     // Proves the devnet refuses bad settings with exit code 2 and a message naming the option, before starting anything.

@@ -42,6 +42,22 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void WithoutJsonARedirectedRunPrintsLineProgress()
+    {
+        // Proves `pot simulate consensus` without --json shows progress when stdout is not a terminal (as under the test
+        // runner): one line per tenth of the seeds, before the summary; with --json there is none.
+        Assert.True(Console.IsOutputRedirected, "the test runner's stdout is expected to be redirected");
+        var (code, stdout, _) = Run("simulate", "consensus", "--validators", "4", "--seeds", "20", "--seed", "3");
+        Assert.Equal(0, code);
+        var lines = stdout.Split('\n').Where(l => l.StartsWith("seeds ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(9, lines.Count);
+        Assert.StartsWith("seeds 2/20", lines[0]);
+        Assert.StartsWith("seeds 18/20", lines[^1]);
+        var (_, quiet, _) = Run("simulate", "consensus", "--validators", "4", "--seeds", "20", "--seed", "3", "--json");
+        Assert.DoesNotContain("seeds 2/20", quiet);
+    }
+
+    [Fact]
     public void FailingSeedsAreReportedWithReplayCommand()
     {
         // Proves a run with B = f+1 that breaks safety exits non-zero, lists the failing seeds and prints the replay command.

@@ -73,6 +73,35 @@ public sealed class NetworkSimulationTests
     }
 
     [Fact]
+    public void CliWithoutJsonPrintsOneProgressLinePerRound()
+    {
+        // Proves `pot simulate network` without --json shows progress when stdout is not a terminal (as under the test
+        // runner): one line per finalized round, in order, with its virtual finalization time and counts.
+        Assert.True(Console.IsOutputRedirected, "the test runner's stdout is expected to be redirected");
+        var (code, stdout, stderr) = Cli("simulate", "network", "--miners", "200", "--validators", "4", "--rounds", "2");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n').Where(l => l.StartsWith("round ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.StartsWith("round 1/2 finalized at ", lines[0]);
+        Assert.StartsWith("round 2/2 finalized at ", lines[1]);
+        Assert.Contains("(on time): included 200, accepted 200, late 0", lines[1]);
+    }
+
+    [Fact]
+    public void RoundCallbackReportsEachRoundInOrderAndDoesNotChangeTheRun()
+    {
+        // Proves the progress hook of `pot simulate network`: Run(onRound) reports every finalized round once, in order, as
+        // the records of the result, and the result is byte-identical to a run without the hook.
+        var options = Small("miners-crash=0.1");
+        var seen = new List<NetworkRound>();
+        var withHook = new NetworkSimulation(options).Run(seen.Add);
+        Assert.Equal(3, seen.Count);
+        Assert.Equal(withHook.PerRound, seen);
+        Assert.Equal([0L, 1L, 2L], seen.Select(r => r.Round));
+        Assert.Equal(SimulateNetworkCommand.ResultJson(new NetworkSimulation(options).Run()), SimulateNetworkCommand.ResultJson(withHook));
+    }
+
+    [Fact]
     public void WithoutFaultsEveryRoundFinalizesOnTimeAndEverySubmissionIsAccepted()
     {
         // Proves the fault-free baseline: all rounds complete on time (uptime 1), all 500 submissions per round are included

@@ -162,7 +162,8 @@ public sealed record ProtocolTask
         Require(VerifierRewardPpm <= 1_000_000 && MaxMinerSharePpm is > 0 and <= 1_000_000, "reward shares must be in ppm (≤ 1 000 000) and the miner cap positive");
         Require(MinerSlashPpm <= 1_000_000 && FalseAcceptSlashPpm <= 1_000_000 && FalseProofSlashPpm <= 1_000_000 && ProverSharePpm <= 1_000_000, "slash fractions must be in ppm (≤ 1 000 000)");
         Require(ContributionCap > 0 && double.IsFinite(ContributionCap), $"contribution cap {ContributionCap} must be positive and finite");
-        Training.Validate();
+        // Resolve fills the task-dependent sizes first (kjv's vocabulary comes from its text), then validates.
+        Trainer.Resolve(Training);
     }
 
     /// <summary>

@@ -71,6 +71,18 @@ public sealed class RulesTests
     }
 
     [Fact]
+    public void KjvTaskValidatesWithTheVocabularyOfItsText()
+    {
+        // Proves: a protocol task whose model takes its vocabulary from the data (kjv: VocabSize 0 in the default
+        // config) validates, and so can run through the protocol (it once failed with "vocabulary size 0").
+        var task = ProtocolTask.Default("kjv");
+        Assert.Equal(0, task.Training.Gpt!.VocabSize);
+        task.Validate();
+        Assert.True(new StepEngine(task).ParameterCount > 0);
+        Assert.Throws<ArgumentException>(() => (task with { Training = task.Training with { Task = "no-such-task" } }).Validate());
+    }
+
+    [Fact]
     public void MinerBlobServerServesTheSameStatesUnderConcurrentRequests()
     {
         // Proves: a node serves a miner's recomputed trace states from many request threads at once; every state

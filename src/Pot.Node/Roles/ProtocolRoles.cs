@@ -129,7 +129,10 @@ public abstract class BackgroundRole : INodeRole, IDisposable
                 {
                     Act(Node.Snapshot(), cancellation);
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException)
+                // Only the node's own stop ends the loop: a timeout inside the work (HttpClient's
+                // TaskCanceledException is an OperationCanceledException) is a failure like any other;
+                // it used to end the loop silently, and the role stopped working while the node ran on.
+                catch (Exception ex) when (!cancellation.IsCancellationRequested)
                 {
                     Interlocked.Increment(ref _failures);
                     Log($"work failed (retried on the next block): {ex.GetType().Name}: {ex.Message}");

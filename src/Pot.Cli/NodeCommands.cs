@@ -317,18 +317,34 @@ internal static class Devnet
 
     private const int SigTerm = 15;
 
-    public static async Task<int> RunAsync(int validators, int rounds, int txsPerRound, int timeoutS, bool keep, bool json, CancellationToken cancellation)
+    /// <summary>Ctrl-C cancels <paramref name="cts"/> instead of killing the process, until the result is disposed.</summary>
+    /// <param name="cts">What Ctrl-C cancels.</param>
+    /// <returns>Unsubscribes when disposed (idempotent).</returns>
+    internal static IDisposable CancelOnCtrlC(CancellationTokenSource cts)
     {
-        string dir = Path.Combine(Path.GetTempPath(), "pot-devnet-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Environment.ProcessId);
-        var (nodes, _) = DevnetLayout.Create(dir, validators, new Dictionary<string, object> { ["ViewTimeoutMs"] = 2000 });
-        var children = new List<Process>();
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
             e.Cancel = true;
             cts.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+        return new Unsubscribe(() => Console.CancelKeyPress -= onCancel);
+    }
+
+    private sealed class Unsubscribe(Action action) : IDisposable
+    {
+        private Action? _action = action;
+
+        public void Dispose() => Interlocked.Exchange(ref _action, null)?.Invoke();
+    }
+
+    public static async Task<int> RunAsync(int validators, int rounds, int txsPerRound, int timeoutS, bool keep, bool json, CancellationToken cancellation)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "pot-devnet-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Environment.ProcessId);
+        var (nodes, _) = DevnetLayout.Create(dir, validators, new Dictionary<string, object> { ["ViewTimeoutMs"] = 2000 });
+        var children = new List<Process>();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var ctrlC = CancelOnCtrlC(cts);
         var started = Stopwatch.StartNew();
         int exit = 0;
         var report = new JsonObject();
@@ -415,7 +431,7 @@ internal static class Devnet
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            ctrlC.Dispose(); // before stopping the children: a second Ctrl-C then ends the process
             StopChildren(children);
             // A failed run keeps its directory: the error message points at the node logs in it.
             if (!keep && exit != 1)

@@ -50,12 +50,7 @@ internal static class TrainingDevnet
         var children = new List<Process>();
         var minerProcesses = new Process?[layout.Miners.Count];
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        using var ctrlC = Devnet.CancelOnCtrlC(cts);
         var started = Stopwatch.StartNew();
         int exit = 0;
         var report = new JsonObject();
@@ -283,7 +278,7 @@ internal static class TrainingDevnet
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            ctrlC.Dispose(); // before stopping the children: a second Ctrl-C then ends the process
             Devnet.StopChildren(children);
             // A failed run keeps its directory: the error message points at the node logs in it.
             if (!o.Keep && exit != 1)

@@ -71,11 +71,17 @@ public static class ExperimentCommands
         var points = new Option<int>("--curve-points") { Description = "Held-out evaluations along each curve.", DefaultValueFactory = _ => 8 };
         var outer = new Option<string>("--outer") { Description = "Outer optimiser of the protocol: sgd (averaging with η) or nesterov.", DefaultValueFactory = _ => "sgd" };
         var outerLr = new Option<float>("--outer-lr") { Description = "Outer learning rate η.", DefaultValueFactory = _ => 1f };
+        var outerMomentum = new Option<float>("--outer-momentum") { Description = "Outer Nesterov momentum μ (with --outer nesterov).", DefaultValueFactory = _ => 0.9f };
+        var schedule = new Option<string>("--schedule")
+        {
+            Description = "Inner learning rate of the protocol arms: rounds (the task's warm-up and linear decay spread over the arm's rounds, as the centralized run spreads it over its steps) or constant (the peak rate in every round).",
+            DefaultValueFactory = _ => "rounds",
+        };
         var output = OutOption();
         var json = JsonOption();
         var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
         {
-            task, budget, miners, inner, points, outer, outerLr, output, json,
+            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, output, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -94,10 +100,18 @@ public static class ExperimentCommands
                 var other => throw new ArgumentException($"--outer: expected sgd or nesterov, got '{other}'"),
             };
             float eta = r.GetValue(outerLr);
-            var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta };
+            float mu = r.GetValue(outerMomentum);
+            bool roundSchedule = r.GetValue(schedule) switch
+            {
+                "rounds" => true,
+                "constant" => false,
+                var other => throw new ArgumentException($"--schedule: expected rounds or constant, got '{other}'"),
+            };
+            var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta, OuterMomentum = mu };
+            baseTask.Validate();
             var options = new QualityOptions
             {
-                Task = baseTask, Budget = b, Miners = ns, InnerSteps = hs, CurvePoints = Math.Max(1, r.GetValue(points)),
+                Task = baseTask, Budget = b, Miners = ns, InnerSteps = hs, CurvePoints = Math.Max(1, r.GetValue(points)), RoundSchedule = roundSchedule,
             };
             bool asJson = r.GetValue(json);
             void Say(string line)
@@ -126,7 +140,8 @@ public static class ExperimentCommands
             ExperimentPlots.Quality(stem + ".png", taskName, central, runs);
             var result = new JsonObject
             {
-                ["task"] = taskName, ["budget"] = b, ["outer"] = r.GetValue(outer), ["outerLearningRate"] = eta,
+                ["task"] = taskName, ["budget"] = b, ["outer"] = r.GetValue(outer), ["outerLearningRate"] = eta, ["outerMomentum"] = mu,
+                ["schedule"] = r.GetValue(schedule),
                 ["centralized"] = CurveJson(central),
                 ["protocol"] = new JsonArray(runs.Select(x => (JsonNode)new JsonObject
                 {

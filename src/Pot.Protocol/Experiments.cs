@@ -296,6 +296,13 @@ public sealed record QualityOptions
     /// <summary>Validation batches per evaluation.</summary>
     public int EvaluationBatches { get; init; } = 5;
 
+    /// <summary>
+    /// Whether each protocol arm spreads the task's learning-rate schedule (warm-up, linear decay) over its rounds
+    /// (<see cref="ProtocolTask.ScheduleRounds"/> = the arm's rounds), as the centralized run does over its steps (default
+    /// true); false keeps the inner learning rate constant.
+    /// </summary>
+    public bool RoundSchedule { get; init; } = true;
+
 }
 
 /// <summary>Centralized training versus the protocol at equal total compute.</summary>
@@ -341,7 +348,7 @@ public static class QualityExperiment
             throw new ArgumentException($"need N, H and the budget positive, got N = {miners}, H = {innerSteps}, budget = {o.Budget}");
         }
         int rounds = Math.Max(1, o.Budget / (miners * innerSteps));
-        var task = o.Task with { InnerSteps = innerSteps };
+        var task = o.Task with { InnerSteps = innerSteps, ScheduleRounds = o.RoundSchedule ? rounds : 0 };
         int every = Math.Max(1, rounds / Math.Max(1, o.CurvePoints));
         var report = ProtocolSimulation.Run(new SimulationOptions
         {

@@ -38,8 +38,8 @@ public sealed record ProtocolTask
 
     /// <summary>
     /// Engine configuration of the inner steps: task, model sizes, inner optimiser, learning rate, batch size.
-    /// The protocol forces a constant inner learning rate (no warm-up, no decay) so that step j of a round is
-    /// the same computation whatever H is; see <see cref="InnerConfig"/>.
+    /// The inner learning rate is constant unless <see cref="ScheduleRounds"/> spreads the warm-up/decay schedule over
+    /// the rounds; see <see cref="InnerConfigAt"/>.
     /// </summary>
     public required TrainingConfig Training { get; init; }
 
@@ -104,6 +104,15 @@ public sealed record ProtocolTask
     /// <summary>Outer Nesterov momentum μ (default 0.9; used only with <see cref="OuterOptimizer.Nesterov"/>).</summary>
     public float OuterMomentum { get; init; } = 0.9f;
 
+    /// <summary>
+    /// Rounds over which the inner learning rate follows the engine's schedule of <see cref="Training"/> (default 0:
+    /// constant). When R &gt; 0, inner step j of round r runs at <c>Training.LearningRateAt</c> of schedule step
+    /// min(r, R)·H + j, with the schedule's warm-up steps and a linear decay to the minimum ratio over R·H steps, the
+    /// same curve as a centralized run of R·H steps; rounds after R stay at the minimum. A pure function of (task,
+    /// round, step), so a replay uses the same rate as the miner.
+    /// </summary>
+    public int ScheduleRounds { get; init; }
+
     /// <summary>Reward paid per round from the task's escrow (default 1 000 000 units).</summary>
     public ulong RewardPerRound { get; init; } = 1_000_000;
 
@@ -131,8 +140,18 @@ public sealed record ProtocolTask
     /// <summary>Existing model values to start from (fine-tuning); null to initialise from <see cref="TrainingConfig.Seed"/>.</summary>
     public float[]? InitialModel { get; init; }
 
-    /// <summary>The engine configuration the inner steps use: constant learning rate, H steps.</summary>
-    public TrainingConfig InnerConfig => Training with { Steps = InnerSteps, WarmupSteps = 0, MinLearningRateRatio = 1f };
+    /// <summary>The engine configuration of round 0's inner steps (model, optimiser, batch); see <see cref="InnerConfigAt"/>.</summary>
+    public TrainingConfig InnerConfig => InnerConfigAt(0);
+
+    /// <summary>
+    /// The engine configuration of round <paramref name="round"/>'s inner steps: H steps at a constant learning rate when
+    /// <see cref="ScheduleRounds"/> is 0, else the task's warm-up/decay schedule over R·H steps entered at min(r, R)·H.
+    /// </summary>
+    /// <param name="round">Round number.</param>
+    /// <returns>The configuration.</returns>
+    public TrainingConfig InnerConfigAt(ulong round) => ScheduleRounds == 0
+        ? Training with { Steps = InnerSteps, WarmupSteps = 0, MinLearningRateRatio = 1f, ScheduleOffset = 0 }
+        : Training with { Steps = ScheduleRounds * InnerSteps, ScheduleOffset = (long)Math.Min(round, (ulong)ScheduleRounds) * InnerSteps };
 
     /// <summary>Effective evaluation batch size of the usefulness check.</summary>
     public int EffectiveEvalBatchSize => EvalBatchSize > 0 ? EvalBatchSize : Training.BatchSize;
@@ -159,6 +178,7 @@ public sealed record ProtocolTask
         Require(ClipIterations is >= 1 and <= 100, $"clip iterations {ClipIterations} must be in [1, 100]");
         Require(OuterLearningRate > 0f && float.IsFinite(OuterLearningRate), $"outer learning rate {OuterLearningRate} must be positive and finite");
         Require(OuterMomentum is >= 0f and < 1f, $"outer momentum {OuterMomentum} must be in [0, 1)");
+        Require(ScheduleRounds >= 0 && (long)ScheduleRounds * InnerSteps <= int.MaxValue, $"schedule rounds {ScheduleRounds} must be ≥ 0 with R·H = {(long)ScheduleRounds * InnerSteps} ≤ {int.MaxValue}");
         Require(VerifierRewardPpm <= 1_000_000 && MaxMinerSharePpm is > 0 and <= 1_000_000, "reward shares must be in ppm (≤ 1 000 000) and the miner cap positive");
         Require(MinerSlashPpm <= 1_000_000 && FalseAcceptSlashPpm <= 1_000_000 && FalseProofSlashPpm <= 1_000_000 && ProverSharePpm <= 1_000_000, "slash fractions must be in ppm (≤ 1 000 000)");
         Require(ContributionCap > 0 && double.IsFinite(ContributionCap), $"contribution cap {ContributionCap} must be positive and finite");

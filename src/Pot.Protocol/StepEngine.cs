@@ -88,7 +88,7 @@ public sealed class StepEngine
     {
         ArgumentNullException.ThrowIfNull(state);
         state.LoadInto(_trainer);
-        var trainer = new Trainer(Task.InnerConfig with { Seed = assignment.Seed }, _trainer.Trainable, _trainer.Optimizer)
+        var trainer = new Trainer(Task.InnerConfigAt(assignment.Round) with { Seed = assignment.Seed }, _trainer.Trainable, _trainer.Optimizer)
         {
             Step = step, Round = assignment.Round, Miner = assignment.Miner,
         };
@@ -122,7 +122,7 @@ public sealed class StepEngine
         }
         _trainer.Optimizer.StepCount = BinaryPrimitives.ReadInt64LittleEndian(stateBlob[20..]);
         byte[] before = CurrentTraceLeaf();
-        var trainer = new Trainer(Task.InnerConfig with { Seed = assignment.Seed }, _trainer.Trainable, _trainer.Optimizer)
+        var trainer = new Trainer(Task.InnerConfigAt(assignment.Round) with { Seed = assignment.Seed }, _trainer.Trainable, _trainer.Optimizer)
         {
             Step = step, Round = assignment.Round, Miner = assignment.Miner,
         };

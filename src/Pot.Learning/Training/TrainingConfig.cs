@@ -30,6 +30,13 @@ public sealed record TrainingConfig
     /// <summary>Linear warm-up steps.</summary>
     public int WarmupSteps { get; init; } = 100;
 
+    /// <summary>
+    /// Steps taken before this run's step 0 on the schedule (default 0): step j runs at the learning rate of
+    /// schedule step j + offset. The protocol uses it to continue one warm-up/decay schedule across rounds
+    /// (round r starts at r·H).
+    /// </summary>
+    public long ScheduleOffset { get; init; }
+
     /// <summary>"adamw", "sgd" or "sgd-momentum".</summary>
     public string Optimizer { get; init; } = "adamw";
 
@@ -54,21 +61,23 @@ public sealed record TrainingConfig
     /// <summary>MLP sizes (image tasks).</summary>
     public MlpConfig? Mlp { get; init; }
 
-    /// <summary>The learning rate of step <paramref name="step"/> (0-based): linear warm-up from
-    /// lr/warmup to lr over the warm-up steps, then linear decay to lr·minRatio at the last step.
+    /// <summary>The learning rate of step <paramref name="step"/> (0-based), at schedule step
+    /// s = step + <see cref="ScheduleOffset"/>: linear warm-up from lr/warmup to lr over the warm-up steps,
+    /// then linear decay to lr·minRatio at the last step, constant after it.
     /// Computed in float64 and rounded once.</summary>
     /// <param name="step">The step.</param>
     /// <returns>The rate.</returns>
     public float LearningRateAt(int step)
     {
         double lr = LearningRate;
-        if (step < WarmupSteps)
+        long s = step + ScheduleOffset;
+        if (s < WarmupSteps)
         {
-            return (float)(lr * (step + 1) / WarmupSteps);
+            return (float)(lr * (s + 1) / WarmupSteps);
         }
 
         int decaySteps = Math.Max(1, Steps - WarmupSteps);
-        double progress = Math.Min(1.0, (double)(step - WarmupSteps) / decaySteps);
+        double progress = Math.Min(1.0, (double)(s - WarmupSteps) / decaySteps);
         return (float)(lr * (1.0 - progress * (1.0 - MinLearningRateRatio)));
     }
 
@@ -80,6 +89,7 @@ public sealed record TrainingConfig
         Require(LearningRate > 0f && float.IsFinite(LearningRate), $"learning rate {LearningRate} must be positive and finite");
         Require(MinLearningRateRatio is >= 0f and <= 1f, $"minimum learning-rate ratio {MinLearningRateRatio} must be in [0, 1]");
         Require(WarmupSteps >= 0, $"warm-up steps {WarmupSteps} must be ≥ 0");
+        Require(ScheduleOffset >= 0, $"schedule offset {ScheduleOffset} must be ≥ 0");
         Require(Optimizer is "adamw" or "sgd" or "sgd-momentum", $"unknown optimizer '{Optimizer}', expected adamw, sgd or sgd-momentum");
         Require(ClipNorm >= 0f, $"clip norm {ClipNorm} must be ≥ 0");
         Require(Gpt is not null || Mlp is not null, "a model configuration (GPT or MLP) is required");

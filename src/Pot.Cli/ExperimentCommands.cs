@@ -77,11 +77,16 @@ public static class ExperimentCommands
             Description = "Inner learning rate of the protocol arms: rounds (the task's warm-up and linear decay spread over the arm's rounds, as the centralized run spreads it over its steps) or constant (the peak rate in every round).",
             DefaultValueFactory = _ => "rounds",
         };
+        var jobs = new Option<int>("--jobs")
+        {
+            Description = "Arms (the centralized run and each N × H) run at once, each on one thread; results do not depend on it (every arm is deterministic and single-threaded, CPU times are per thread).",
+            DefaultValueFactory = _ => 1,
+        };
         var output = OutOption();
         var json = JsonOption();
         var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
         {
-            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, output, json,
+            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, jobs, output, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -121,18 +126,34 @@ public static class ExperimentCommands
                     Console.WriteLine(line);
                 }
             }
-            var central = QualityExperiment.Centralized(options);
-            Say(string.Create(Inv, $"centralized: {b} steps, held-out loss {central[^1].Loss:F4}{Acc(central[^1].Accuracy)}"));
-            var runs = new List<QualityRun>();
-            foreach (int n in ns)
+            int parallel = r.GetValue(jobs);
+            if (parallel < 1)
             {
-                foreach (int h in hs)
-                {
-                    var run = QualityExperiment.Protocol(options, n, h);
-                    runs.Add(run);
-                    Say(string.Create(Inv, $"protocol N={n} H={h}: {run.Rounds} rounds, held-out loss {run.Final.Loss:F4}{Acc(run.Final.Accuracy)}, accepted {run.Accepted}, rejected {run.Rejected}"));
-                }
+                throw new ArgumentException($"--jobs must be positive, got {parallel}");
             }
+            var arms = ns.SelectMany(n => hs.Select(h => (N: n, H: h))).ToArray();
+            var results = new QualityRun[arms.Length];
+            IReadOnlyList<CurvePoint> central = [];
+            var gate = new object();
+            Parallel.For(-1, arms.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
+            {
+                if (i < 0)
+                {
+                    central = QualityExperiment.Centralized(options);
+                    lock (gate)
+                    {
+                        Say(string.Create(Inv, $"centralized: {b} steps, held-out loss {LossText(central[^1].Loss)}{Acc(central[^1].Accuracy)}"));
+                    }
+                    return;
+                }
+                var run = QualityExperiment.Protocol(options, arms[i].N, arms[i].H);
+                results[i] = run;
+                lock (gate)
+                {
+                    Say(string.Create(Inv, $"protocol N={run.Miners} H={run.InnerSteps}: {run.Rounds} rounds, held-out loss {LossText(run.Final.Loss)}{Acc(run.Final.Accuracy)}, accepted {run.Accepted}, rejected {run.Rejected}"));
+                }
+            });
+            var runs = results.ToList();
             string dir = r.GetValue(output)!;
             Directory.CreateDirectory(dir);
             string stem = Path.Combine(dir, "quality-" + taskName);
@@ -147,7 +168,7 @@ public static class ExperimentCommands
                 {
                     ["miners"] = x.Miners, ["innerSteps"] = x.InnerSteps, ["rounds"] = x.Rounds, ["accepted"] = x.Accepted, ["rejected"] = x.Rejected,
                     ["finalLoss"] = x.Final.Loss, ["finalAccuracy"] = x.Final.Accuracy,
-                    ["lossRatio"] = x.Final.Loss / central[^1].Loss,
+                    ["lossRatio"] = x.Final.Loss / central[^1].Loss, ["meetsTarget"] = QualityExperiment.MeetsTarget(x.Final, central[^1]),
                     ["accuracyRatio"] = x.Final.Accuracy is double a && central[^1].Accuracy is double c && c > 0 ? a / c : null,
                     ["minerCpuSeconds"] = x.MinerCpuSeconds, ["verifierCpuSeconds"] = x.VerifierCpuSeconds,
                     ["curve"] = CurveJson(x.Curve),
@@ -164,6 +185,8 @@ public static class ExperimentCommands
         return command;
     }
 
+    private static string LossText(double loss) => loss >= 1e-3 ? loss.ToString("F4", Inv) : loss.ToString("0.00E+0", Inv);
+
     private static string Acc(double? accuracy) => accuracy is double a ? string.Create(Inv, $", accuracy {a:P1}") : "";
 
     private static JsonArray CurveJson(IEnumerable<CurvePoint> curve) =>
@@ -173,14 +196,19 @@ public static class ExperimentCommands
     {
         var c = central[^1];
         var sb = new StringBuilder();
-        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md). Centralized: held-out loss {c.Loss:F4}{Acc(c.Accuracy)}.\n\n");
-        sb.Append("| N | H | rounds | held-out loss | loss vs centralized | accuracy | accuracy ratio | accepted / rejected | verifier / miner CPU |\n");
-        sb.Append("|---|---|---|---|---|---|---|---|---|\n");
+        string outer = o.Task.Outer == OuterOptimizer.Sgd
+            ? string.Create(Inv, $"outer SGD η = {o.Task.OuterLearningRate}")
+            : string.Create(Inv, $"outer Nesterov η = {o.Task.OuterLearningRate}, μ = {o.Task.OuterMomentum}");
+        string schedule = o.RoundSchedule ? "the task's learning-rate schedule spread over each arm's rounds" : "constant inner learning rate";
+        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md); protocol: {outer}, {schedule}. Centralized: held-out loss {LossText(c.Loss)}{Acc(c.Accuracy)}. Target: accuracy ≥ {QualityExperiment.TargetAccuracyRatio:P0} of centralized and loss ≤ {QualityExperiment.TargetLossRatio:0.00} × centralized.\n\n");
+        sb.Append("| N | H | rounds | held-out loss | loss vs centralized | accuracy | accuracy ratio | target | accepted / rejected | verifier / miner CPU |\n");
+        sb.Append("|---|---|---|---|---|---|---|---|---|---|\n");
         foreach (var r in runs)
         {
             var f = r.Final;
             string ratio = f.Accuracy is double a && c.Accuracy is double ca && ca > 0 ? (a / ca).ToString("P1", Inv) : "—";
-            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {f.Loss:F4} | {(f.Loss / c.Loss - 1):+0.0%;-0.0%} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
+            string target = QualityExperiment.MeetsTarget(f, c) ? "met" : "not met";
+            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {LossText(f.Loss)} | {(f.Loss / c.Loss - 1):+0.0%;-0.0%} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {target} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
         }
         return sb.ToString();
     }

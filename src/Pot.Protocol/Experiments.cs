@@ -298,8 +298,8 @@ public sealed record QualityOptions
 
     /// <summary>
     /// Whether each protocol arm spreads the task's learning-rate schedule (warm-up, linear decay) over its rounds
-    /// (<see cref="ProtocolTask.ScheduleRounds"/> = the arm's rounds), as the centralized run does over its steps (default
-    /// true); false keeps the inner learning rate constant.
+    /// (<see cref="ProtocolTask.ScheduleRounds"/> = the arm's rounds), as the centralized run does over its steps
+    /// (default true); false keeps the inner learning rate constant.
     /// </summary>
     public bool RoundSchedule { get; init; } = true;
 
@@ -333,6 +333,29 @@ public static class QualityExperiment
             }
         }
         return curve;
+    }
+
+    /// <summary>Accuracy ratio of the target (docs/results.md §1): the protocol's held-out accuracy at least this fraction of centralized.</summary>
+    public const double TargetAccuracyRatio = 0.98;
+
+    /// <summary>Loss ratio of the target: the protocol's held-out loss at most this multiple of centralized.</summary>
+    public const double TargetLossRatio = 1.02;
+
+    /// <summary>
+    /// Whether a protocol arm's final evaluation meets the quality target against the centralized one: held-out loss at most
+    /// <see cref="TargetLossRatio"/> × centralized and, where the task reports accuracy, accuracy at least
+    /// <see cref="TargetAccuracyRatio"/> × centralized.
+    /// </summary>
+    /// <param name="protocol">The arm's final evaluation.</param>
+    /// <param name="centralized">The centralized run's final evaluation.</param>
+    /// <returns>True when both hold.</returns>
+    public static bool MeetsTarget(CurvePoint protocol, CurvePoint centralized)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(centralized);
+        bool loss = protocol.Loss <= centralized.Loss * TargetLossRatio;
+        bool accuracy = protocol.Accuracy is not double a || centralized.Accuracy is not double c || a >= TargetAccuracyRatio * c;
+        return loss && accuracy;
     }
 
     /// <summary>The protocol with N honest miners and H inner steps for ⌊budget/(N·H)⌋ rounds (at least one).</summary>

@@ -158,6 +158,7 @@ public static class DevnetLayout
                     ["P2pListen"] = n.P2pUrl["http://".Length..], ["ApiListen"] = n.ApiUrl["http://".Length..], ["Peers"] = peers,
                     ["Task"] = task.Id == "tiny" ? "tiny" : task.Id, ["TaskId"] = "0", ["TaskInnerSteps"] = task.InnerSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     ["TaskWindowBlocks"] = task.WindowBlocks.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["TaskScheduleRounds"] = task.ScheduleRounds.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     ["ChunkPeers"] = string.Join(",", minerNodes.Where(p => p.Index != n.Index).Select(p => p.P2pUrl)),
                 };
                 if (!isValidator) cfg["MinerStrategy"] = minerStrategies[n.Index - validators];

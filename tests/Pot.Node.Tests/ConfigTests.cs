@@ -73,6 +73,11 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(["http://127.0.0.1:1", "http://127.0.0.1:2"], ok.ChunkPeers);
         ex = Assert.Throws<NodeConfigException>(() => Pot.Node.Training.NodeTasks.FromConfig(ok with { Task = "no-such-task" }));
         Assert.Contains("'Task' = 'no-such-task'", ex.Message);
+        Assert.Equal(0, Pot.Node.Training.NodeTasks.FromConfig(ok)!.ScheduleRounds);
+        var scheduled = NodeConfig.Load(file, ["Task=tiny", "TaskScheduleRounds=25"], new Dictionary<string, string>());
+        Assert.Equal(25, Pot.Node.Training.NodeTasks.FromConfig(scheduled)!.ScheduleRounds);
+        ex = Assert.Throws<NodeConfigException>(() => NodeConfig.Load(file, ["Task=tiny", "TaskScheduleRounds=-1"], new Dictionary<string, string>()));
+        Assert.Contains("'TaskScheduleRounds' = '-1'", ex.Message);
     }
 
     // Proves every persist-record kind survives the consensus log on RocksDB across a reopen, and a flipped byte is detected.

@@ -15,12 +15,13 @@ public sealed class TrainingDevnetTests
     // (2) a cheating miner (wrong-data: every step trains on data β did not assign, so any replayed step fails) is
     //     rejected and slashed, and no honest miner is slashed;
     // (3) miner 0 is killed with SIGKILL after round 0: it contributes nothing afterwards and the rounds still finalize;
-    // (4) all of it with validator 3 equivocating (--byzantine 1): the honest majority finalizes and slashes the cheater.
+    // (4) all of it with validator 3 equivocating (--byzantine 1): the honest majority finalizes and slashes the cheater;
+    // (5) with a round schedule (--schedule-rounds): every node replays at the round's learning rate, so honest work is accepted.
     [Fact]
     public void DevnetTrainsThroughTheProtocolCatchesACheaterAndSurvivesAKilledMiner()
     {
         var (exit, stdout, stderr) = CliTests.PotWithin(330, "devnet", "--validators", "4", "--miners", "3", "--rounds", "3", "--task", "tiny",
-            "--inner-steps", "4", "--window-blocks", "20", "--block-interval-ms", "400", "--cheaters", "wrong-data", "--kill-miner-after-round", "0",
+            "--inner-steps", "4", "--schedule-rounds", "3", "--window-blocks", "20", "--block-interval-ms", "400", "--cheaters", "wrong-data", "--kill-miner-after-round", "0",
             "--eval-batches", "2", "--byzantine", "1", "--json", "--timeout-s", "300");
         Assert.True(exit == 0, $"exit {exit}: {stderr}\n{stdout}");
         var report = (JsonObject)JsonNode.Parse(stdout.Trim().Split('\n')[^1])!;

@@ -146,8 +146,9 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
             }
         }).ToArray();
         // Download as soon as a peer announces the content (a slow or busy peer must not hold up the others):
-        // each newly announced hash is tried from the peers that announced it so far; a failed download
-        // (a lying or vanished peer) moves on to the next announcement. Peers may disagree on the content.
+        // each announcement is tried from the peers that announced that content and were not tried for it yet,
+        // each attempt with half the budget; a failed download (a lying, stalled or vanished peer) moves on to the
+        // next announcement, of the same content or another. Peers may disagree on the content.
         try
         {
             return await FirstAnnouncedAsync(commitment, hex, lookups, cts.Token, cancellation).ConfigureAwait(false);
@@ -162,19 +163,26 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
     {
         var pending = lookups.ToList();
         var answers = new List<(Uri peer, byte[]? hash, string status)>();
-        var tried = new HashSet<string>(StringComparer.Ordinal);
+        var tried = new HashSet<(string content, Uri peer)>();
         while (pending.Count > 0)
         {
             var done = await Task.WhenAny(pending).ConfigureAwait(false);
             pending.Remove(done);
             var answer = await done.ConfigureAwait(false);
             answers.Add(answer);
-            if (answer.Item2 is null || !tried.Add(Hex.Encode(answer.Item2))) continue;
+            if (answer.Item2 is null) continue;
+            // Every announcer of this content not tried yet for it: one that answered first but then stalls or vanishes
+            // (a killed miner, a busy validator) gets half the budget, and the content is tried again from the others.
             string content = Hex.Encode(answer.Item2);
-            var sources = answers.Where(a => a.hash is not null && Hex.Encode(a.hash) == content).Select(a => a.peer).ToArray();
+            var sources = answers.Where(a => a.hash is not null && Hex.Encode(a.hash) == content && !tried.Contains((content, a.peer)))
+                .Select(a => a.peer).ToArray();
+            if (sources.Length == 0) continue;
+            foreach (var peer in sources) tried.Add((content, peer));
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
+            attempt.CancelAfter(_timeout / 2);
             try
             {
-                var result = await _client.FetchAsync(answer.Item2, sources, token).ConfigureAwait(false);
+                var result = await _client.FetchAsync(answer.Item2, sources, attempt.Token).ConfigureAwait(false);
                 _store.PutNamed(commitment, result.Data);
                 Interlocked.Increment(ref _networkFetches);
                 return result.Data;
@@ -182,7 +190,7 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
             catch (Exception ex) when (ex is ChunkFetchException or OperationCanceledException)
             {
                 if (cancellation.IsCancellationRequested) throw;
-                _log?.Invoke($"chunks: download of {hex[..12]} (content {content[..12]}) from {sources.Length} peer(s) failed: {ex.Message}");
+                _log?.Invoke($"chunks: download of {hex[..12]} (content {content[..12]}) from {string.Join(", ", sources.Select(p => p.Authority))} failed: {ex.Message}");
             }
         }
         _log?.Invoke($"chunks: fetch of {hex[..12]} failed; name lookups: {string.Join(", ", answers.Select(a => a.peer.Authority + " " + a.status))}");

@@ -27,6 +27,7 @@ public static class NodeTasks
             task = config.Task == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(config.Task);
             if (config.TaskInnerSteps is int h) task = task with { InnerSteps = h };
             if (config.TaskWindowBlocks is int w) task = task with { WindowBlocks = w };
+            if (config.TaskScheduleRounds is int sr) task = task with { ScheduleRounds = sr };
             task.Validate();
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException)

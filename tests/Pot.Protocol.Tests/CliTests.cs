@@ -83,4 +83,47 @@ public sealed class CliTests
             }
         }
     }
+
+    [Fact]
+    public void ExperimentQualityIsTheSameWithOneOrTwoJobsAndJudgesTheTarget()
+    {
+        // Proves: `pot experiment quality` gives the same bits with --jobs 1 and --jobs 2 (each arm is deterministic and
+        // single-threaded), writes the target column and the schedule into its table, and a bad --schedule is a usage
+        // error (exit 2) that writes nothing.
+        string dir = Path.Combine(Path.GetTempPath(), "pot-quality-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var finals = new List<string>();
+            foreach (string jobs in new[] { "1", "2" })
+            {
+                string outDir = Path.Combine(dir, jobs);
+                var (exit, stdout, stderr) = Pot("experiment", "quality", "--task", "tiny", "--budget", "48", "--miners", "1,2", "--inner-steps", "4",
+                    "--curve-points", "2", "--jobs", jobs, "--out", outDir, "--json");
+                Assert.True(exit == 0, stderr);
+                var json = JsonNode.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!.AsObject();
+                Assert.Equal("rounds", (string)json["schedule"]!);
+                var arms = json["protocol"]!.AsArray();
+                Assert.Equal([1, 2], arms.Select(a => (int)a!["miners"]!));
+                Assert.Equal([12, 6], arms.Select(a => (int)a!["rounds"]!));
+                finals.Add(string.Join(";", arms.Select(a => $"{(double)a!["finalLoss"]!:R}/{(bool)a["meetsTarget"]!}")) + "|" + (double)json["centralized"]!.AsArray()[^1]!["loss"]!);
+                string table = File.ReadAllText(Path.Combine(outDir, "quality-tiny.md"));
+                Assert.Contains("learning-rate schedule spread over each arm's rounds", table, StringComparison.Ordinal);
+                Assert.Contains("| target |", table, StringComparison.Ordinal);
+            }
+            Assert.Equal(finals[0], finals[1]);
+
+            string bad = Path.Combine(dir, "bad");
+            var (code, _, err) = Pot("experiment", "quality", "--task", "tiny", "--schedule", "cosine", "--out", bad);
+            Assert.Equal(2, code);
+            Assert.Contains("--schedule", err, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(bad));
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
 }

@@ -168,7 +168,7 @@ public static class ExperimentCommands
                 {
                     ["miners"] = x.Miners, ["innerSteps"] = x.InnerSteps, ["rounds"] = x.Rounds, ["accepted"] = x.Accepted, ["rejected"] = x.Rejected,
                     ["finalLoss"] = x.Final.Loss, ["finalAccuracy"] = x.Final.Accuracy,
-                    ["lossRatio"] = central[^1].Loss > 0 ? x.Final.Loss / central[^1].Loss : null, ["meetsTarget"] = QualityExperiment.MeetsTarget(x.Final, central[^1]),
+                    ["lossRatio"] = QualityExperiment.LossRatio(x.Final, central[^1]), ["meetsTarget"] = QualityExperiment.MeetsTarget(x.Final, central[^1]),
                     ["accuracyRatio"] = x.Final.Accuracy is double a && central[^1].Accuracy is double c && c > 0 ? a / c : null,
                     ["minerCpuSeconds"] = x.MinerCpuSeconds, ["verifierCpuSeconds"] = x.VerifierCpuSeconds,
                     ["curve"] = CurveJson(x.Curve),
@@ -208,7 +208,7 @@ public static class ExperimentCommands
             var f = r.Final;
             string ratio = f.Accuracy is double a && c.Accuracy is double ca && ca > 0 ? (a / ca).ToString("P1", Inv) : "—";
             string target = QualityExperiment.MeetsTarget(f, c) ? "met" : "not met";
-            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {LossText(f.Loss)} | {(c.Loss > 0 ? (f.Loss / c.Loss - 1).ToString("+0.0%;-0.0%", Inv) : f.Loss == 0 ? "equal (both 0)" : "— (centralized 0)")} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {target} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
+            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {LossText(f.Loss)} | {(QualityExperiment.LossRatio(f, c) is double lr ? (lr - 1).ToString("+0.0%;-0.0%", Inv) : f.Loss == 0 ? "equal (both 0)" : "— (centralized 0)")} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {target} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
         }
         return sb.ToString();
     }

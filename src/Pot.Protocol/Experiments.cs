@@ -358,6 +358,17 @@ public static class QualityExperiment
         return loss && accuracy;
     }
 
+    /// <summary>The protocol's final held-out loss over the centralized one; null when the centralized loss is 0 (the ratio is undefined, and JSON cannot hold ∞).</summary>
+    /// <param name="protocol">The arm's final evaluation.</param>
+    /// <param name="centralized">The centralized run's final evaluation.</param>
+    /// <returns>The ratio, or null.</returns>
+    public static double? LossRatio(CurvePoint protocol, CurvePoint centralized)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(centralized);
+        return centralized.Loss > 0 ? protocol.Loss / centralized.Loss : null;
+    }
+
     /// <summary>The protocol with N honest miners and H inner steps for ⌊budget/(N·H)⌋ rounds (at least one).</summary>
     /// <param name="o">Options.</param>
     /// <param name="miners">N.</param>

@@ -150,5 +150,9 @@ public sealed class ExperimentTests
         Assert.True(QualityExperiment.MeetsTarget(new CurvePoint(400, 1.84, null), new CurvePoint(400, 1.81, null)));
         Assert.False(QualityExperiment.MeetsTarget(new CurvePoint(400, 1.85, null), new CurvePoint(400, 1.81, null)));
         Assert.False(QualityExperiment.MeetsTarget(new CurvePoint(6400, 1e-6, 1.0), new CurvePoint(6400, 0, 1.0)));
+        // The loss ratio is undefined against a centralized loss of 0 (a JSON writer cannot hold +∞ or NaN).
+        Assert.Equal(1.02, QualityExperiment.LossRatio(new CurvePoint(1, 0.51, null), new CurvePoint(1, 0.5, null))!.Value, 12);
+        Assert.Null(QualityExperiment.LossRatio(new CurvePoint(1, 1e-5, null), new CurvePoint(1, 0, null)));
+        Assert.Null(QualityExperiment.LossRatio(new CurvePoint(1, 0, null), new CurvePoint(1, 0, null)));
     }
 }

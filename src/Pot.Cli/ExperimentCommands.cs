@@ -132,34 +132,13 @@ public static class ExperimentCommands
                 throw new ArgumentException($"--jobs must be positive, got {parallel}");
             }
             var arms = ns.SelectMany(n => hs.Select(h => (N: n, H: h))).ToArray();
-            var results = new QualityRun[arms.Length];
+            var results = new QualityRun?[arms.Length];
             IReadOnlyList<CurvePoint> central = [];
             var gate = new object();
-            Parallel.For(-1, arms.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
-            {
-                if (i < 0)
-                {
-                    central = QualityExperiment.Centralized(options);
-                    lock (gate)
-                    {
-                        Say(string.Create(Inv, $"centralized: {b} steps, held-out loss {LossText(central[^1].Loss)}{Acc(central[^1].Accuracy)}"));
-                    }
-                    return;
-                }
-                var run = QualityExperiment.Protocol(options, arms[i].N, arms[i].H);
-                results[i] = run;
-                lock (gate)
-                {
-                    Say(string.Create(Inv, $"protocol N={run.Miners} H={run.InnerSteps}: {run.Rounds} rounds, held-out loss {LossText(run.Final.Loss)}{Acc(run.Final.Accuracy)}, accepted {run.Accepted}, rejected {run.Rejected}"));
-                }
-            });
-            var runs = results.ToList();
             string dir = r.GetValue(output)!;
             Directory.CreateDirectory(dir);
             string stem = Path.Combine(dir, "quality-" + taskName);
-            File.WriteAllText(stem + ".md", QualityMarkdown(options, central, runs));
-            ExperimentPlots.Quality(stem + ".png", taskName, central, runs);
-            var result = new JsonObject
+            JsonObject Result(IEnumerable<QualityRun> runs) => new()
             {
                 ["task"] = taskName, ["budget"] = b, ["outer"] = r.GetValue(outer), ["outerLearningRate"] = eta, ["outerMomentum"] = mu,
                 ["schedule"] = r.GetValue(schedule),
@@ -174,7 +153,39 @@ public static class ExperimentCommands
                     ["curve"] = CurveJson(x.Curve),
                 }).ToArray()),
             };
-            File.WriteAllText(stem + ".json", result.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            // The table and the JSON are rewritten as each arm finishes (a long run that stops early keeps what it measured).
+            void WritePartial()
+            {
+                if (central.Count == 0) return;
+                var done = results.OfType<QualityRun>().ToList();
+                File.WriteAllText(stem + ".md", QualityMarkdown(options, central, done));
+                File.WriteAllText(stem + ".json", Result(done).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            }
+            Parallel.For(-1, arms.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
+            {
+                if (i < 0)
+                {
+                    var c = QualityExperiment.Centralized(options);
+                    lock (gate)
+                    {
+                        central = c;
+                        Say(string.Create(Inv, $"centralized: {b} steps, held-out loss {LossText(c[^1].Loss)}{Acc(c[^1].Accuracy)}"));
+                        WritePartial();
+                    }
+                    return;
+                }
+                var run = QualityExperiment.Protocol(options, arms[i].N, arms[i].H);
+                lock (gate)
+                {
+                    results[i] = run;
+                    Say(string.Create(Inv, $"protocol N={run.Miners} H={run.InnerSteps}: {run.Rounds} rounds, held-out loss {LossText(run.Final.Loss)}{Acc(run.Final.Accuracy)}, accepted {run.Accepted}, rejected {run.Rejected}"));
+                    WritePartial();
+                }
+            });
+            var all = results.OfType<QualityRun>().ToList();
+            WritePartial();
+            ExperimentPlots.Quality(stem + ".png", taskName, central, all);
+            var result = Result(all);
             Say($"wrote {stem}.md, {stem}.json, {stem}.png");
             if (asJson)
             {

@@ -5,7 +5,8 @@ namespace Pot.Protocol.Tests;
 
 public sealed class CliTests
 {
-    private static (int Exit, string Out, string Err) Pot(params string[] args)
+    /// <summary>Runs the `pot` CLI built beside the tests; fails the test after 2 minutes.</summary>
+    internal static (int Exit, string Out, string Err) Pot(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pot.dll"));
@@ -16,7 +17,7 @@ public sealed class CliTests
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "pot simulate protocol did not finish in 2 minutes");
+        Assert.True(p.WaitForExit(120_000), $"pot {string.Join(' ', args)} did not finish in 2 minutes");
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 
 namespace Pot.Protocol.Tests;
@@ -104,20 +103,7 @@ public sealed class CostModelTests
         Assert.Throws<ArgumentException>(() => CostModel.Estimate(Small, GpuSpec.BuiltIn["h100"], SmallWorkload with { EvalRows = -4 }));
     }
 
-    private static (int Exit, string Out, string Err) Pot(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pot.dll"));
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "pot cost did not finish in 2 minutes");
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Exit, string Out, string Err) Pot(params string[] args) => CliTests.Pot(args);
 
     [Fact]
     public void CliPrintsJsonAndRefusesBadInputWithExitCode2()

@@ -26,21 +26,8 @@ public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper outpu
     [Fact]
     public async Task Browser_ShowsLiveHeadValidatorsLossCurveAndTheSlashedMiner()
     {
-        string chromium = ChromiumPath();
-        Assert.True(File.Exists(chromium), $"chromium not found at {chromium}: install it with `apt-get install chromium` (the .ci/run script does) or set POT_CHROMIUM");
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox"] });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1800 } });
-        var errors = new List<string>();
-        page.Console += (_, m) =>
-        {
-            if (m.Type == "error") lock (errors) errors.Add("console: " + m.Text);
-        };
-        page.PageError += (_, e) =>
-        {
-            lock (errors) errors.Add("page error: " + e);
-        };
-        page.SetDefaultTimeout(30_000);
+        await using var browser = await DashboardBrowser.StartAsync(30_000);
+        var page = browser.Page;
 
         var response = await page.GotoAsync(net.ApiUrl(0) + "/");
         Assert.Equal(200, response!.Status);
@@ -89,7 +76,7 @@ public sealed class DashboardTests(DashboardNetwork net, ITestOutputHelper outpu
         output.WriteLine("screenshot: " + shot);
         Assert.True(new FileInfo(shot).Length > 10_000);
 
-        lock (errors) Assert.True(errors.Count == 0, "browser errors:\n" + string.Join("\n", errors));
+        browser.AssertNoErrors();
         await page.CloseAsync();
     }
 

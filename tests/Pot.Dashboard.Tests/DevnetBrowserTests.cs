@@ -52,19 +52,8 @@ public sealed class DevnetBrowserTests(ITestOutputHelper output)
             string honest = MinerAddress(lines, "honest");
             output.WriteLine($"[{clock.Elapsed.TotalSeconds:F0} s] dashboard {url}; cheater {cheater}");
 
-            using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox"] });
-            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1800 } });
-            var errors = new List<string>();
-            page.Console += (_, m) =>
-            {
-                if (m.Type == "error") lock (errors) errors.Add("console: " + m.Text);
-            };
-            page.PageError += (_, e) =>
-            {
-                lock (errors) errors.Add("page error: " + e);
-            };
-            page.SetDefaultTimeout(60_000);
+            await using var browser = await DashboardBrowser.StartAsync(60_000);
+            var page = browser.Page;
 
             var response = await page.GotoAsync(url);
             Assert.Equal(200, response!.Status);
@@ -101,7 +90,7 @@ public sealed class DevnetBrowserTests(ITestOutputHelper output)
             output.WriteLine("screenshot: " + shot);
             Assert.True(new FileInfo(shot).Length > 10_000);
 
-            lock (errors) Assert.True(errors.Count == 0, "browser errors:\n" + string.Join("\n", errors));
+            browser.AssertNoErrors();
             await page.CloseAsync();
             if (devnet.HasExited) Assert.Fail("the devnet stopped while the page was watched:\n" + Transcript());
         }

@@ -151,7 +151,7 @@ public sealed record ProtocolTask
     /// <returns>The configuration.</returns>
     public TrainingConfig InnerConfigAt(ulong round) => ScheduleRounds == 0
         ? Training with { Steps = InnerSteps, WarmupSteps = 0, MinLearningRateRatio = 1f, ScheduleOffset = 0 }
-        : Training with { Steps = ScheduleRounds * InnerSteps, ScheduleOffset = (long)Math.Min(round, (ulong)ScheduleRounds) * InnerSteps };
+        : Training with { Steps = checked(ScheduleRounds * InnerSteps), ScheduleOffset = (long)Math.Min(round, (ulong)ScheduleRounds) * InnerSteps };
 
     /// <summary>Effective evaluation batch size of the usefulness check.</summary>
     public int EffectiveEvalBatchSize => EvalBatchSize > 0 ? EvalBatchSize : Training.BatchSize;

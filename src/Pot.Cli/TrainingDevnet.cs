@@ -133,6 +133,7 @@ internal static class TrainingDevnet
             JsonArray rounds = [];
             int printed = 0;
             bool killed = false;
+            int? killedInRound = null;
             while (true)
             {
                 CheckDeadline($"{o.Rounds} rounds were not finalized and evaluated");
@@ -146,11 +147,14 @@ internal static class TrainingDevnet
                     Say(string.Create(CultureInfo.InvariantCulture,
                         $"round {x["round"]} finalized at height {x["height"]}: held-out loss {(double)x["validationLoss"]!:F4}{(acc is double ac ? $", accuracy {ac:F4}" : "")}; accepted {x["accepted"]}, rejected {x["rejected"]}, slashed {x["slashed"]}, rewards {x["rewards"]}; model {((string)x["modelRoot"]!)[..12]}  [{started.Elapsed.TotalSeconds:F0} s]"));
                 }
-                if (!killed && o.KillMinerAfterRound >= 0 && evaluated.Count > o.KillMinerAfterRound && minerProcesses[0] is { HasExited: false } victim)
+                // Killed as soon as the round is finalized (not evaluated: the evaluation can lag while the next round runs).
+                // The round open at that moment is recorded: the miner may have submitted to it before it died, never to a later one.
+                if (!killed && o.KillMinerAfterRound >= 0 && rounds.Count > o.KillMinerAfterRound && minerProcesses[0] is { HasExited: false } victim)
                 {
                     Devnet.Kill(victim.Id, SigKill);
                     killed = true;
-                    Say($"fault injection: miner 0 (pid {victim.Id}) killed with SIGKILL");
+                    killedInRound = rounds.Count;
+                    Say($"fault injection: miner 0 (pid {victim.Id}) killed with SIGKILL during round {killedInRound}");
                 }
                 if (evaluated.Count >= o.Rounds) break;
                 if (!o.Json && printed == evaluated.Count)
@@ -202,12 +206,13 @@ internal static class TrainingDevnet
             {
                 string address = layout.Miners[i].Address;
                 int acc = done.Sum(x => ((JsonArray)x["acceptedMiners"]!).Count(a => (string?)a == address));
+                var acceptedRounds = done.Where(x => ((JsonArray)x["acceptedMiners"]!).Any(a => (string?)a == address)).Select(x => (JsonNode?)JsonValue.Create((ulong)x["round"]!)).ToArray();
                 int rej = done.Sum(x => ((JsonArray)x["rejectedMiners"]!).Count(a => (string?)a == address));
                 bool slashed = done.Any(x => ((JsonArray)x["slashedAddresses"]!).Any(a => (string?)a == address));
                 ulong reward = done.Aggregate(0UL, (s, x) => s + ((JsonObject)x["rewardsByAddress"]!).Where(kv => kv.Key == address).Aggregate(0UL, (t, kv) => t + (ulong)kv.Value!));
                 minersJson.Add(new JsonObject
                 {
-                    ["index"] = i, ["address"] = address, ["strategy"] = strategyNames[i], ["accepted"] = acc, ["rejected"] = rej, ["slashed"] = slashed, ["rewards"] = reward,
+                    ["index"] = i, ["address"] = address, ["strategy"] = strategyNames[i], ["accepted"] = acc, ["acceptedRounds"] = new JsonArray(acceptedRounds), ["rejected"] = rej, ["slashed"] = slashed, ["rewards"] = reward,
                     ["killed"] = killed && i == 0,
                 });
             }
@@ -234,6 +239,7 @@ internal static class TrainingDevnet
             report["evaluationsAgree"] = evaluationsAgree;
             report["byzantine"] = o.Byzantine;
             report["minerKilled"] = killed;
+            report["minerKilledInRound"] = killedInRound;
             report["seconds"] = Math.Round(started.Elapsed.TotalSeconds, 1);
             report["directory"] = o.Keep ? dir : null;
             Say(string.Create(CultureInfo.InvariantCulture,

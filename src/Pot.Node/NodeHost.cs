@@ -81,7 +81,7 @@ public static class NodeHost
         var chunkService = new Training.NetworkChunkService(chunks, config.Peers.Values.Concat(config.ChunkPeers).Distinct(StringComparer.Ordinal).Select(u => new Uri(u + "/")),
             log: line => Console.Out.WriteLine(DateTime.Now.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture) + " " + line));
         Pot.Protocol.PotProtocolRules? rules = task is null ? null
-            : new Pot.Protocol.PotProtocolRules(new Dictionary<ulong, Pot.Protocol.ProtocolTask> { [config.TaskId] = task }, chunkService.Network);
+            : new Pot.Protocol.PotProtocolRules(new Dictionary<ulong, Pot.Protocol.ProtocolTask> { [config.TaskId] = task }, chunkService.LocalThenPrefetch);
         bool validator = order.Contains(Hex.Encode(AccountAddress.BytesFromPublicKey(key.PublicKey)));
         Training.RoundHistory? history = roundHistory ?? (task is null || !validator ? null : new Training.RoundHistory(config.TaskId));
         var hosted = new List<INodeRole> { events };
@@ -432,6 +432,7 @@ public static class NodeHost
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
+            chunkService.StartPrefetch();
             core.Start();
             return Task.CompletedTask;
         }

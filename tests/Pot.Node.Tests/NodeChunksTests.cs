@@ -94,6 +94,66 @@ public sealed class NodeChunksTests
         }
     }
 
+    // Proves: the chain rules' source (LocalThenPrefetch) never waits on the network. The rules run under the node's lock; a
+    // blocking fetch there held every request handler behind the lock and starved the thread pool the fetch needed, so a
+    // validator froze for minutes (the devnet test's stall). A miss returns null at once, even while the only peer's name
+    // lookup hangs, and queues the commitment; the background prefetch then stores the chunk, and the next read is local.
+    // Malformed names queue nothing, and a commitment whose prefetch failed is not queued again within the retry delay.
+    [Fact]
+    public async Task RuleSourceAnswersAtOnceAndPrefetchesMissesInTheBackground()
+    {
+        byte[] data = RandomNumberGenerator.GetBytes(2048);
+        byte[] contentHash = SHA256.HashData(data);
+        string content = Hex.Encode(contentHash);
+        byte[] commitment = SHA256.HashData("a disputed trace state"u8);
+        byte[] missing = SHA256.HashData("nobody has this"u8);
+        string name = Hex.Encode(commitment);
+        var release = new TaskCompletionSource();
+        await using var peer = await StartAsync(app =>
+        {
+            app.MapGet("/p2p/name/{c}", async (string c) =>
+            {
+                await release.Task; // the lookup hangs until released
+                return c == name ? Results.Bytes(contentHash) : Results.NotFound();
+            });
+            app.MapGet("/chunks/{id}", (string id) => id == content ? Results.Bytes(data) : Results.NotFound());
+        });
+        string dir = Path.Combine(Path.GetTempPath(), "pot-nodechunks-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var store = ChunkStore.Open(dir);
+            using var service = new NetworkChunkService(store, [peer.Address], TimeSpan.FromSeconds(4));
+            var rules = service.LocalThenPrefetch;
+            var clock = Stopwatch.StartNew();
+            Assert.Null(rules.TryGet(commitment));
+            Assert.Null(rules.TryGet(commitment)); // asked twice, queued once
+            Assert.Null(rules.TryGet(new byte[31]));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"a miss took {clock.Elapsed}");
+            Assert.Equal(1, service.Wanted);
+
+            service.StartPrefetch();
+            release.SetResult();
+            var until = DateTime.UtcNow.AddSeconds(10);
+            while (service.Prefetched == 0 && DateTime.UtcNow < until) await Task.Delay(50);
+            Assert.Equal(1, service.Prefetched);
+            Assert.Equal(data, rules.TryGet(commitment));
+            Assert.Equal(0, service.Wanted);
+
+            // No peer has it: the prefetch fails (the peer answers 404), and a miss right after queues nothing.
+            Assert.Null(rules.TryGet(missing));
+            until = DateTime.UtcNow.AddSeconds(10);
+            while (service.Wanted > 0 && DateTime.UtcNow < until) await Task.Delay(50);
+            Assert.Equal(0, service.Wanted);
+            Assert.Null(rules.TryGet(missing));
+            Assert.Equal(0, service.Wanted);
+            Assert.Equal(1, service.Prefetched);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
     private static async Task<Peer> StartAsync(Action<WebApplication> map)
     {
         var builder = WebApplication.CreateSlimBuilder();

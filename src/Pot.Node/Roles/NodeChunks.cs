@@ -56,8 +56,91 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
     public long NetworkFetches => Interlocked.Read(ref _networkFetches);
     private long _networkFetches;
 
-    /// <summary>A source that reads local blobs first, then fetches from peers (blocking; for role and rule threads, never for request handlers).</summary>
+    /// <summary>A source that reads local blobs first, then fetches from peers (blocking; for role threads, never under the node's lock nor in request handlers).</summary>
     public IChunkSource Network => new NetworkSource(this);
+
+    /// <summary>
+    /// A source that never waits on the network, for the chain rules: they run under the node's lock (mempool admission,
+    /// proposal validation, commits), where a blocking fetch held every request handler behind the lock and starved the
+    /// thread pool that the fetch itself needed. A miss returns null at once (the rules report the transaction's data as
+    /// unavailable, not a verdict) and queues the commitment for the background prefetch (<see cref="StartPrefetch"/>),
+    /// so the chunk is local when the transaction is judged again (the next proposal, catch-up or mempool recheck).
+    /// </summary>
+    public IChunkSource LocalThenPrefetch => new PrefetchingSource(this);
+
+    /// <summary>Most commitments queued for the background prefetch at once; further misses are dropped (asked again later).</summary>
+    public const int MaxWanted = 256;
+
+    /// <summary>Concurrent fetches of the background prefetch.</summary>
+    public const int PrefetchParallelism = 4;
+
+    /// <summary>How long a commitment whose prefetch failed is not fetched again.</summary>
+    public static readonly TimeSpan PrefetchRetryDelay = TimeSpan.FromSeconds(2);
+
+    /// <summary>Commitments the background prefetch fetched from the network.</summary>
+    public long Prefetched => Interlocked.Read(ref _prefetched);
+    private long _prefetched;
+
+    /// <summary>Commitments waiting for the background prefetch.</summary>
+    public int Wanted => _wanted.Count;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _wanted = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _failedAt = new(StringComparer.Ordinal);
+    private readonly System.Threading.Channels.Channel<bool> _wake = System.Threading.Channels.Channel.CreateBounded<bool>(
+        new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _prefetch;
+
+    /// <summary>Starts the background prefetch of what <see cref="LocalThenPrefetch"/> missed (once; stopped by <see cref="Dispose"/>).</summary>
+    public void StartPrefetch()
+    {
+        lock (_wanted) _prefetch ??= Task.Run(PrefetchLoopAsync);
+    }
+
+    private void Want(byte[] commitment)
+    {
+        string hex = Hex.Encode(commitment);
+        if (_failedAt.TryGetValue(hex, out var failed) && DateTime.UtcNow - failed < PrefetchRetryDelay) return;
+        if (_wanted.Count >= MaxWanted || !_wanted.TryAdd(hex, commitment)) return;
+        _wake.Writer.TryWrite(true);
+    }
+
+    private async Task PrefetchLoopAsync()
+    {
+        var token = _stop.Token;
+        try
+        {
+            while (await _wake.Reader.WaitToReadAsync(token).ConfigureAwait(false))
+            {
+                _wake.Reader.TryRead(out _);
+                var batch = _wanted.ToArray();
+                await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = PrefetchParallelism, CancellationToken = token }, async (entry, ct) =>
+                {
+                    try
+                    {
+                        if (TryGet(entry.Value) is not null) return; // arrived meanwhile
+                        if (await FetchNamedAsync(entry.Value, ct).ConfigureAwait(false) is not null)
+                        {
+                            Interlocked.Increment(ref _prefetched);
+                            _failedAt.TryRemove(entry.Key, out _);
+                        }
+                        else
+                        {
+                            _failedAt[entry.Key] = DateTime.UtcNow;
+                            if (_failedAt.Count > 4 * MaxWanted) _failedAt.Clear();
+                        }
+                    }
+                    finally
+                    {
+                        _wanted.TryRemove(entry.Key, out _);
+                    }
+                }).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
     /// <summary>Adds a local on-demand source served under its commitments (a miner's blob server, which recomputes trace states).</summary>
     /// <param name="provider">The source.</param>
@@ -200,8 +283,28 @@ public sealed class NetworkChunkService : IChunkService, IChunkStore, IDisposabl
     /// <inheritdoc />
     public void Dispose()
     {
+        _stop.Cancel();
+        try
+        {
+            _prefetch?.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+        }
+        _stop.Dispose();
         _client.Dispose();
         _http.Dispose();
+    }
+
+    private sealed class PrefetchingSource(NetworkChunkService service) : IChunkSource
+    {
+        public byte[]? TryGet(ReadOnlySpan<byte> commitment)
+        {
+            if (commitment.Length != 32) return null;
+            if (service.TryGet(commitment) is byte[] local) return local;
+            service.Want(commitment.ToArray());
+            return null;
+        }
     }
 
     private sealed class NetworkSource(NetworkChunkService service) : IChunkSource

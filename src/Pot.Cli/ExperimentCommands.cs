@@ -82,11 +82,15 @@ public static class ExperimentCommands
             Description = "Arms (the centralized run and each N × H) run at once, each on one thread; results do not depend on it (every arm is deterministic and single-threaded, CPU times are per thread).",
             DefaultValueFactory = _ => 1,
         };
+        var ablation = new Option<bool>("--ablation")
+        {
+            Description = "Also run, for each H, the single-miner ablation without the chain: centralized training (same steps, data and the task's schedule, whatever --schedule says) with AdamW restarted every H steps, and with each H-step update also rounded to 4 bits; prices apart what the protocol adds to one miner.",
+        };
         var output = OutOption();
         var json = JsonOption();
         var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
         {
-            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, jobs, output, json,
+            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, jobs, ablation, output, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -133,6 +137,8 @@ public static class ExperimentCommands
             }
             var arms = ns.SelectMany(n => hs.Select(h => (N: n, H: h))).ToArray();
             var results = new QualityRun?[arms.Length];
+            var ablations = r.GetValue(ablation) ? hs.SelectMany(h => new[] { (H: h, Quantize: false), (H: h, Quantize: true) }).ToArray() : [];
+            var ablationResults = new AblationRun?[ablations.Length];
             IReadOnlyList<CurvePoint> central = [];
             var gate = new object();
             string dir = r.GetValue(output)!;
@@ -152,17 +158,35 @@ public static class ExperimentCommands
                     ["minerCpuSeconds"] = x.MinerCpuSeconds, ["verifierCpuSeconds"] = x.VerifierCpuSeconds,
                     ["curve"] = CurveJson(x.Curve),
                 }).ToArray()),
+                ["ablation"] = new JsonArray(ablationResults.OfType<AblationRun>().Select(x => (JsonNode)new JsonObject
+                {
+                    ["innerSteps"] = x.InnerSteps, ["quantized"] = x.Quantized, ["rounds"] = x.Rounds, ["label"] = x.Label,
+                    ["finalLoss"] = x.Final.Loss, ["finalAccuracy"] = x.Final.Accuracy, ["lossRatio"] = QualityExperiment.LossRatio(x.Final, central[^1]),
+                    ["curve"] = CurveJson(x.Curve),
+                }).ToArray()),
             };
             // The table and the JSON are rewritten as each arm finishes (a long run that stops early keeps what it measured).
             void WritePartial()
             {
                 if (central.Count == 0) return;
                 var done = results.OfType<QualityRun>().ToList();
-                File.WriteAllText(stem + ".md", QualityMarkdown(options, central, done));
+                File.WriteAllText(stem + ".md", QualityMarkdown(options, central, done, ablationResults.OfType<AblationRun>().ToList()));
                 File.WriteAllText(stem + ".json", Result(done).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             }
-            Parallel.For(-1, arms.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
+            Parallel.For(-1, arms.Length + ablations.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
             {
+                if (i >= arms.Length)
+                {
+                    var (h, quantize) = ablations[i - arms.Length];
+                    var arm = QualityExperiment.Ablation(options, h, quantize);
+                    lock (gate)
+                    {
+                        ablationResults[i - arms.Length] = arm;
+                        Say(string.Create(Inv, $"ablation ({arm.Label}): held-out loss {LossText(arm.Final.Loss)}{Acc(arm.Final.Accuracy)}"));
+                        WritePartial();
+                    }
+                    return;
+                }
                 if (i < 0)
                 {
                     var c = QualityExperiment.Centralized(options);
@@ -184,7 +208,7 @@ public static class ExperimentCommands
             });
             var all = results.OfType<QualityRun>().ToList();
             WritePartial();
-            ExperimentPlots.Quality(stem + ".png", taskName, central, all);
+            ExperimentPlots.Quality(stem + ".png", taskName, central, all, ablationResults.OfType<AblationRun>().ToList());
             var result = Result(all);
             Say($"wrote {stem}.md, {stem}.json, {stem}.png");
             if (asJson)
@@ -196,6 +220,9 @@ public static class ExperimentCommands
         return command;
     }
 
+    private static string VersusCentralized(CurvePoint f, CurvePoint c) =>
+        QualityExperiment.LossRatio(f, c) is double lr ? (lr - 1).ToString("+0.0%;-0.0%", Inv) : f.Loss == 0 ? "equal (both 0)" : "— (centralized 0)";
+
     private static string LossText(double loss) => loss >= 1e-3 ? loss.ToString("F4", Inv) : loss.ToString("0.00E+0", Inv);
 
     private static string Acc(double? accuracy) => accuracy is double a ? string.Create(Inv, $", accuracy {a:P1}") : "";
@@ -203,7 +230,7 @@ public static class ExperimentCommands
     private static JsonArray CurveJson(IEnumerable<CurvePoint> curve) =>
         new(curve.Select(p => (JsonNode)new JsonObject { ["steps"] = p.Steps, ["loss"] = p.Loss, ["accuracy"] = p.Accuracy }).ToArray());
 
-    private static string QualityMarkdown(QualityOptions o, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs)
+    private static string QualityMarkdown(QualityOptions o, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs, IReadOnlyList<AblationRun> ablation)
     {
         var c = central[^1];
         var sb = new StringBuilder();
@@ -219,7 +246,16 @@ public static class ExperimentCommands
             var f = r.Final;
             string ratio = f.Accuracy is double a && c.Accuracy is double ca && ca > 0 ? (a / ca).ToString("P1", Inv) : "—";
             string target = QualityExperiment.MeetsTarget(f, c) ? "met" : "not met";
-            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {LossText(f.Loss)} | {(QualityExperiment.LossRatio(f, c) is double lr ? (lr - 1).ToString("+0.0%;-0.0%", Inv) : f.Loss == 0 ? "equal (both 0)" : "— (centralized 0)")} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {target} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
+            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {LossText(f.Loss)} | {VersusCentralized(f, c)} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {target} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
+        }
+        if (ablation.Count > 0)
+        {
+            sb.Append("\nSingle-miner ablation without the chain: centralized training (same steps, data order and schedule) with what the protocol adds to one miner.\n\n");
+            sb.Append("| H | arm | held-out loss | loss vs centralized | accuracy |\n|---|---|---|---|---|\n");
+            foreach (var a in ablation)
+            {
+                sb.Append(Inv, $"| {a.InnerSteps} | {a.Label} | {LossText(a.Final.Loss)} | {VersusCentralized(a.Final, c)} | {(a.Final.Accuracy is double x ? x.ToString("P1", Inv) : "—")} |\n");
+            }
         }
         return sb.ToString();
     }

@@ -21,7 +21,8 @@ public static class ExperimentPlots
     /// <param name="task">Task name (title).</param>
     /// <param name="central">Centralized curve.</param>
     /// <param name="runs">Protocol runs.</param>
-    public static void Quality(string path, string task, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs)
+    /// <param name="ablation">Single-miner ablation arms (dashed), if any.</param>
+    public static void Quality(string path, string task, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs, IReadOnlyList<AblationRun>? ablation = null)
     {
         ArgumentNullException.ThrowIfNull(central);
         ArgumentNullException.ThrowIfNull(runs);
@@ -33,6 +34,12 @@ public static class ExperimentPlots
         {
             var s = plot.Add.Scatter(run.Curve.Select(p => (double)p.Steps).ToArray(), run.Curve.Select(p => p.Loss).ToArray());
             s.LegendText = $"protocol N={run.Miners} H={run.InnerSteps}";
+        }
+        foreach (var arm in ablation ?? [])
+        {
+            var s = plot.Add.Scatter(arm.Curve.Select(p => (double)p.Steps).ToArray(), arm.Curve.Select(p => p.Loss).ToArray());
+            s.LegendText = "ablation: " + arm.Label;
+            s.LinePattern = LinePattern.Dashed;
         }
         plot.Title($"{task}: held-out loss at equal total compute");
         plot.XLabel("training steps (all miners together)");

@@ -275,6 +275,20 @@ public sealed record QualityRun(int Miners, int InnerSteps, int Rounds, IReadOnl
     public CurvePoint Final => Curve[^1];
 }
 
+/// <summary>One arm of the single-miner ablation (<see cref="QualityExperiment.Ablation"/>).</summary>
+/// <param name="InnerSteps">H: AdamW restarts every H steps.</param>
+/// <param name="Quantized">Whether each H-step update was rounded to 4 bits.</param>
+/// <param name="Rounds">⌈budget / H⌉.</param>
+/// <param name="Curve">Held-out loss by steps.</param>
+public sealed record AblationRun(int InnerSteps, bool Quantized, int Rounds, IReadOnlyList<CurvePoint> Curve)
+{
+    /// <summary>The last evaluation.</summary>
+    public CurvePoint Final => Curve[^1];
+
+    /// <summary>What the arm adds to centralized training, in words.</summary>
+    public string Label => Quantized ? $"AdamW restart every {InnerSteps} + 4-bit update" : $"AdamW restart every {InnerSteps}";
+}
+
 /// <summary>Options of the quality experiment.</summary>
 public sealed record QualityOptions
 {
@@ -367,6 +381,59 @@ public static class QualityExperiment
         ArgumentNullException.ThrowIfNull(protocol);
         ArgumentNullException.ThrowIfNull(centralized);
         return centralized.Loss > 0 ? protocol.Loss / centralized.Loss : null;
+    }
+
+    /// <summary>
+    /// The ablation of a single miner: centralized training (same steps, data order and learning-rate schedule) with what the
+    /// protocol adds to one miner's training, without the chain: every H steps AdamW restarts (zero moments, step count 0, as a
+    /// round's fresh state), and with <paramref name="quantize"/> the H-step update is also rounded to 4 bits (θ ← θ_r − deq(q(θ_r − θ_H)),
+    /// the outer step of one miner at η = 1). Comparing centralized, restart, and restart + rounding prices each apart.
+    /// </summary>
+    /// <param name="o">Options (task, budget, curve points, evaluation batches).</param>
+    /// <param name="innerSteps">H.</param>
+    /// <param name="quantize">Whether each H-step update is rounded to 4 bits.</param>
+    /// <returns>The run (N = 1, rounds = ⌈budget / H⌉, no submissions).</returns>
+    public static AblationRun Ablation(QualityOptions o, int innerSteps, bool quantize)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (innerSteps < 1 || o.Budget < 1)
+        {
+            throw new ArgumentException($"need H and the budget positive, got H = {innerSteps}, budget = {o.Budget}");
+        }
+        var trainer = Trainer.Create(o.Task.Training with { Steps = o.Budget });
+        var parameters = trainer.Trainable.Parameters.Values.Array;
+        float[] roundStart = (float[])parameters.Clone();
+        var curve = new List<CurvePoint>();
+        void Evaluate()
+        {
+            var e = trainer.Trainable.Evaluate(Parallelism.Single, o.EvaluationBatches);
+            curve.Add(new CurvePoint(trainer.Step, e.ValidationLoss, e.Accuracy));
+        }
+        Evaluate();
+        int every = Math.Max(1, o.Budget / Math.Max(1, o.CurvePoints));
+        while (trainer.Step < o.Budget)
+        {
+            trainer.TrainStep(Parallelism.Single);
+            if (trainer.Step % innerSteps == 0 || trainer.Step == o.Budget)
+            {
+                if (quantize)
+                {
+                    var rounded = Updates.Apply(roundStart, Updates.Dequantize(Updates.Quantize(Updates.Delta(roundStart, parameters)), parameters.Length));
+                    rounded.CopyTo(parameters, 0);
+                }
+                foreach (var buffer in trainer.Optimizer.State)
+                {
+                    Array.Clear(buffer.Buffer.Array);
+                }
+                trainer.Optimizer.StepCount = 0;
+                parameters.CopyTo(roundStart, 0);
+            }
+            if (trainer.Step % every == 0 || trainer.Step == o.Budget)
+            {
+                Evaluate();
+            }
+        }
+        return new AblationRun(innerSteps, quantize, (o.Budget + innerSteps - 1) / innerSteps, curve);
     }
 
     /// <summary>The protocol with N honest miners and H inner steps for ⌊budget/(N·H)⌋ rounds (at least one).</summary>

@@ -89,7 +89,7 @@ public sealed class CliTests
     public void ExperimentQualityIsTheSameWithOneOrTwoJobsAndJudgesTheTarget()
     {
         // Proves: `pot experiment quality` gives the same bits with --jobs 1 and --jobs 2 (each arm is deterministic and
-        // single-threaded), writes the target column and the schedule into its table, and a bad --schedule is a usage
+        // single-threaded), ablation arms included, writes the target column, the schedule and the ablation table, and a bad --schedule is a usage
         // error (exit 2) that writes nothing.
         string dir = Path.Combine(Path.GetTempPath(), "pot-quality-" + Guid.NewGuid().ToString("N"));
         try
@@ -99,17 +99,22 @@ public sealed class CliTests
             {
                 string outDir = Path.Combine(dir, jobs);
                 var (exit, stdout, stderr) = Pot("experiment", "quality", "--task", "tiny", "--budget", "48", "--miners", "1,2", "--inner-steps", "4",
-                    "--curve-points", "2", "--jobs", jobs, "--out", outDir, "--json");
+                    "--curve-points", "2", "--jobs", jobs, "--ablation", "--out", outDir, "--json");
                 Assert.True(exit == 0, stderr);
                 var json = JsonNode.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!.AsObject();
                 Assert.Equal("rounds", (string)json["schedule"]!);
                 var arms = json["protocol"]!.AsArray();
                 Assert.Equal([1, 2], arms.Select(a => (int)a!["miners"]!));
                 Assert.Equal([12, 6], arms.Select(a => (int)a!["rounds"]!));
-                finals.Add(string.Join(";", arms.Select(a => $"{(double)a!["finalLoss"]!:R}/{(bool)a["meetsTarget"]!}")) + "|" + (double)json["centralized"]!.AsArray()[^1]!["loss"]!);
+                var ablation = json["ablation"]!.AsArray();
+                Assert.Equal([false, true], ablation.Select(a => (bool)a!["quantized"]!));
+                Assert.All(ablation, a => Assert.Equal(4, (int)a!["innerSteps"]!));
+                finals.Add(string.Join(";", arms.Select(a => $"{(double)a!["finalLoss"]!:R}/{(bool)a["meetsTarget"]!}")) + "|" + (double)json["centralized"]!.AsArray()[^1]!["loss"]!
+                    + "|" + string.Join(";", ablation.Select(a => $"{(double)a!["finalLoss"]!:R}")));
                 string table = File.ReadAllText(Path.Combine(outDir, "quality-tiny.md"));
                 Assert.Contains("learning-rate schedule spread over each arm's rounds", table, StringComparison.Ordinal);
                 Assert.Contains("| target |", table, StringComparison.Ordinal);
+                Assert.Contains("| 4 | AdamW restart every 4 + 4-bit update |", table, StringComparison.Ordinal);
             }
             Assert.Equal(finals[0], finals[1]);
 

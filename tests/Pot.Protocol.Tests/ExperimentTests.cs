@@ -138,6 +138,30 @@ public sealed class ExperimentTests
         Assert.True(run.Accepted >= 57, $"accepted {run.Accepted} of 60 honest submissions");
     }
 
+    // Proves the single-miner ablation changes only what it says: with one "round" of the whole budget the restart comes
+    // after the last step, so the arm is centralized training bit for bit; with restarts every 4 steps the trajectory
+    // differs, and rounding each 4-step update to 4 bits differs again (a model that is not the restart arm's). Bad H throws.
+    [Fact]
+    public void TheAblationIsCentralizedTrainingPlusRestartsAndRounding()
+    {
+        var options = new QualityOptions { Task = ProtocolTask.Tiny(), Budget = 40, CurvePoints = 2, EvaluationBatches = 2 };
+        var central = QualityExperiment.Centralized(options);
+        var whole = QualityExperiment.Ablation(options, 40, quantize: false);
+        Assert.Equal(1, whole.Rounds);
+        Assert.Equal(central.Select(p => (p.Steps, p.Loss, p.Accuracy)), whole.Curve.Select(p => (p.Steps, p.Loss, p.Accuracy)));
+        var restart = QualityExperiment.Ablation(options, 4, quantize: false);
+        var rounded = QualityExperiment.Ablation(options, 4, quantize: true);
+        Assert.Equal(10, restart.Rounds);
+        Assert.Equal(40, restart.Final.Steps);
+        Assert.Equal(central[0].Loss, restart.Curve[0].Loss);
+        Assert.NotEqual(central[^1].Loss, restart.Final.Loss);
+        Assert.NotEqual(restart.Final.Loss, rounded.Final.Loss);
+        Assert.True(rounded.Final.Loss < rounded.Curve[0].Loss - 0.1, $"ablation loss {rounded.Curve[0].Loss} -> {rounded.Final.Loss}");
+        Assert.Equal(rounded.Final.Loss, QualityExperiment.Ablation(options, 4, quantize: true).Final.Loss); // deterministic
+        Assert.Equal("AdamW restart every 4 + 4-bit update", rounded.Label);
+        Assert.Throws<ArgumentException>(() => QualityExperiment.Ablation(options, 0, quantize: false));
+    }
+
     [Fact]
     public void TheQualityTargetNeedsBothTheAccuracyRatioAndTheLossRatio()
     {

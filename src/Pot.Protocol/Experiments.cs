@@ -328,8 +328,15 @@ public static class QualityExperiment
     public static IReadOnlyList<CurvePoint> Centralized(QualityOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
-        var config = o.Task.Training with { Steps = o.Budget };
-        var trainer = Trainer.Create(config);
+        return Train(o);
+    }
+
+    // One trainer over the budget with the task's schedule, evaluated CurvePoints times; afterEachStep, given the trainer
+    // before its first step, returns what runs after every step (before that step's evaluation).
+    private static List<CurvePoint> Train(QualityOptions o, Func<Trainer, Action>? afterEachStep = null)
+    {
+        var trainer = Trainer.Create(o.Task.Training with { Steps = o.Budget });
+        var after = afterEachStep?.Invoke(trainer);
         var curve = new List<CurvePoint>();
         void Evaluate()
         {
@@ -341,6 +348,7 @@ public static class QualityExperiment
         while (trainer.Step < o.Budget)
         {
             trainer.TrainStep(Parallelism.Single);
+            after?.Invoke();
             if (trainer.Step % every == 0 || trainer.Step == o.Budget)
             {
                 Evaluate();
@@ -400,22 +408,16 @@ public static class QualityExperiment
         {
             throw new ArgumentException($"need H and the budget positive, got H = {innerSteps}, budget = {o.Budget}");
         }
-        var trainer = Trainer.Create(o.Task.Training with { Steps = o.Budget });
-        var parameters = trainer.Trainable.Parameters.Values.Array;
-        float[] roundStart = (float[])parameters.Clone();
-        var curve = new List<CurvePoint>();
-        void Evaluate()
+        var curve = Train(o, trainer =>
         {
-            var e = trainer.Trainable.Evaluate(Parallelism.Single, o.EvaluationBatches);
-            curve.Add(new CurvePoint(trainer.Step, e.ValidationLoss, e.Accuracy));
-        }
-        Evaluate();
-        int every = Math.Max(1, o.Budget / Math.Max(1, o.CurvePoints));
-        while (trainer.Step < o.Budget)
-        {
-            trainer.TrainStep(Parallelism.Single);
-            if (trainer.Step % innerSteps == 0 || trainer.Step == o.Budget)
+            var parameters = trainer.Trainable.Parameters.Values.Array;
+            float[] roundStart = (float[])parameters.Clone();
+            return () =>
             {
+                if (trainer.Step % innerSteps != 0 && trainer.Step != o.Budget)
+                {
+                    return;
+                }
                 if (quantize)
                 {
                     var rounded = Updates.Apply(roundStart, Updates.Dequantize(Updates.Quantize(Updates.Delta(roundStart, parameters)), parameters.Length));
@@ -427,12 +429,8 @@ public static class QualityExperiment
                 }
                 trainer.Optimizer.StepCount = 0;
                 parameters.CopyTo(roundStart, 0);
-            }
-            if (trainer.Step % every == 0 || trainer.Step == o.Budget)
-            {
-                Evaluate();
-            }
-        }
+            };
+        });
         return new AblationRun(innerSteps, quantize, (o.Budget + innerSteps - 1) / innerSteps, curve);
     }
 

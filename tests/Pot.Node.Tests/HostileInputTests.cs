@@ -44,7 +44,9 @@ public sealed class HostileInputTests
         var oversize = await net.PostP2pAsync(target, "/p2p/consensus", new byte[9 << 20]);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, oversize.StatusCode);
         using var outsider = Ed25519Keys.Generate();
-        var forged = new Prepare { Sender = 2, View = 0, Height = 5, Digest = new byte[32] }.SignWith(new Ed25519ConsensusSigner(2, outsider.ExportSeed()));
+        // Claims to come from a validator other than the target itself (node ids follow address order, not the network's index).
+        int claimed = Enumerable.Range(0, 4).First(id => net.IndexOfNodeId(id) != target);
+        var forged = new Prepare { Sender = claimed, View = 0, Height = 5, Digest = new byte[32] }.SignWith(new Ed25519ConsensusSigner(claimed, outsider.ExportSeed()));
         var badSig = await net.PostP2pAsync(target, "/p2p/consensus", MessageCodec.Encode(forged));
         Assert.Equal(HttpStatusCode.Unauthorized, badSig.StatusCode);
         Assert.Contains("does not verify", await badSig.Content.ReadAsStringAsync());

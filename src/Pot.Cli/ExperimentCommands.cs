@@ -86,11 +86,15 @@ public static class ExperimentCommands
         {
             Description = "Also run, for each H, the single-miner ablation without the chain: centralized training (same steps, data and the task's schedule, whatever --schedule says) with AdamW restarted every H steps, and with each H-step update also rounded to 4 bits; prices apart what the protocol adds to one miner.",
         };
+        var carry = new Option<bool>("--carry-optimizer")
+        {
+            Description = "Protocol arms with ProtocolTask.CarryOptimizer: each miner carries its AdamW state (moments, step count) from its last accepted submission into the next round, checked by the verifiers, instead of restarting it every round.",
+        };
         var output = OutOption();
         var json = JsonOption();
         var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
         {
-            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, jobs, ablation, output, json,
+            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, carry, jobs, ablation, output, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -116,7 +120,7 @@ public static class ExperimentCommands
                 "constant" => false,
                 var other => throw new ArgumentException($"--schedule: expected rounds or constant, got '{other}'"),
             };
-            var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta, OuterMomentum = mu };
+            var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta, OuterMomentum = mu, CarryOptimizer = r.GetValue(carry) };
             baseTask.Validate();
             var options = new QualityOptions
             {
@@ -147,7 +151,7 @@ public static class ExperimentCommands
             JsonObject Result(IEnumerable<QualityRun> runs) => new()
             {
                 ["task"] = taskName, ["budget"] = b, ["outer"] = r.GetValue(outer), ["outerLearningRate"] = eta, ["outerMomentum"] = mu,
-                ["schedule"] = r.GetValue(schedule),
+                ["schedule"] = r.GetValue(schedule), ["carryOptimizer"] = baseTask.CarryOptimizer,
                 ["centralized"] = CurveJson(central),
                 ["protocol"] = new JsonArray(runs.Select(x => (JsonNode)new JsonObject
                 {
@@ -238,7 +242,8 @@ public static class ExperimentCommands
             ? string.Create(Inv, $"outer SGD η = {o.Task.OuterLearningRate}")
             : string.Create(Inv, $"outer Nesterov η = {o.Task.OuterLearningRate}, μ = {o.Task.OuterMomentum}");
         string schedule = o.RoundSchedule ? "the task's learning-rate schedule spread over each arm's rounds" : "constant inner learning rate";
-        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md); protocol: {outer}, {schedule}. Centralized: held-out loss {LossText(c.Loss)}{Acc(c.Accuracy)}. Target: accuracy ≥ {QualityExperiment.TargetAccuracyRatio:P0} of centralized and loss ≤ {QualityExperiment.TargetLossRatio:0.00} × centralized.\n\n");
+        string optimizerState = o.Task.CarryOptimizer ? "miners carry their AdamW state across rounds" : "AdamW restarts every round";
+        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md); protocol: {outer}, {schedule}, {optimizerState}. Centralized: held-out loss {LossText(c.Loss)}{Acc(c.Accuracy)}. Target: accuracy ≥ {QualityExperiment.TargetAccuracyRatio:P0} of centralized and loss ≤ {QualityExperiment.TargetLossRatio:0.00} × centralized.\n\n");
         sb.Append("| N | H | rounds | held-out loss | loss vs centralized | accuracy | accuracy ratio | target | accepted / rejected | verifier / miner CPU |\n");
         sb.Append("|---|---|---|---|---|---|---|---|---|---|\n");
         foreach (var r in runs)

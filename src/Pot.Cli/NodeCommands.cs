@@ -241,6 +241,7 @@ public static class NodeCommands
         var innerSteps = new Option<int>("--inner-steps") { Description = "Inner steps H each miner trains per round.", DefaultValueFactory = _ => 20 };
         var window = new Option<int>("--window-blocks") { Description = "Submission window W in blocks: a round's submissions close W blocks after it starts, then verifiers have up to W more blocks to attest before it is finalized (earlier once every assigned attestation is in).", DefaultValueFactory = _ => 40 };
         var schedule = new Option<int>("--schedule-rounds") { Description = "Rounds R over which the task's learning-rate schedule (warm-up, linear decay to its minimum) is spread: inner step j of round r runs at schedule step min(r, R)·H + j. 0 keeps the peak rate in every round. Set it to --rounds for a run of known length.", DefaultValueFactory = _ => 0 };
+        var carry = new Option<bool>("--carry-optimizer") { Description = "Miners carry their AdamW state (moments and step count) from their last accepted submission into the next round instead of restarting it every round; verifiers check the link (TaskCarryOptimizer, docs/protocol.md)." };
         var interval = new Option<int>("--block-interval-ms") { Description = "EmptyBlockIntervalMs of the validators: while a round is open the primary proposes an empty block when this long has passed since the head (so a round lasts at most about W × this; transaction blocks make it shorter).", DefaultValueFactory = _ => 500 };
         var cheaters = new Option<string>("--cheaters") { Description = "Cheating miners, same syntax as `pot simulate protocol --cheaters`: comma-separated strategy[:count] (e.g. random-update, fabricate-step:2); they are the last miners. \"none\" for none.", DefaultValueFactory = _ => "none" };
         var byzantine = new Option<int>("--byzantine") { Description = "Validators (the last ones) started with the test-only fault switch Byzantine=equivocate: they send conflicting pre-prepares, prepares and commits to different peers. Safety and liveness hold while B <= f = (V - 1) / 3.", DefaultValueFactory = _ => 0 };
@@ -253,7 +254,7 @@ public static class NodeCommands
         var stay = new Option<bool>("--stay") { Description = "With a task: after the rounds and the report (with --json the report line comes first), keep every node running, with its dashboard and API (e.g. for `pot model download --rpc URL --task 0`), until Ctrl-C or SIGTERM; the exit code is the report's." };
         var command = new Command("devnet", "Start a local training network and train a model through the protocol: keys and genesis in a temporary directory, every validator and every miner its own `pot node` process on loopback ports; miners train and submit, validators verify, attest, send fraud proofs, finalize rounds and evaluate each new model; live progress (height, round, held-out loss/accuracy, accepted/rejected/slashed, rewards). Ctrl-C stops every child. Exit 0 when the rounds finalized and the honest validators agree, 1 otherwise.")
         {
-            validators, miners, rounds, task, innerSteps, window, schedule, interval, cheaters, byzantine, killMiner, evalBatches, txs, timeout, keep, json, stay,
+            validators, miners, rounds, task, innerSteps, window, schedule, carry, interval, cheaters, byzantine, killMiner, evalBatches, txs, timeout, keep, json, stay,
         };
         command.SetAction(async (r, cancellation) =>
         {
@@ -277,7 +278,7 @@ public static class NodeCommands
             {
                 cheating = Pot.Protocol.ProtocolSimulation.ParseCheaters(r.GetValue(cheaters)!);
                 protocolTask = (taskName == "tiny" ? Pot.Protocol.ProtocolTask.Tiny() : Pot.Protocol.ProtocolTask.Default(taskName))
-                    with { InnerSteps = r.GetValue(innerSteps), WindowBlocks = r.GetValue(window), ScheduleRounds = r.GetValue(schedule) };
+                    with { InnerSteps = r.GetValue(innerSteps), WindowBlocks = r.GetValue(window), ScheduleRounds = r.GetValue(schedule), CarryOptimizer = r.GetValue(carry) };
                 protocolTask.Validate();
             }
             catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException)

@@ -159,6 +159,7 @@ public static class DevnetLayout
                     ["Task"] = task.Id == "tiny" ? "tiny" : task.Id, ["TaskId"] = "0", ["TaskInnerSteps"] = task.InnerSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     ["TaskWindowBlocks"] = task.WindowBlocks.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     ["TaskScheduleRounds"] = task.ScheduleRounds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["TaskCarryOptimizer"] = task.CarryOptimizer ? "true" : "false",
                     ["ChunkPeers"] = string.Join(",", minerNodes.Where(p => p.Index != n.Index).Select(p => p.P2pUrl)),
                 };
                 if (!isValidator) cfg["MinerStrategy"] = minerStrategies[n.Index - validators];

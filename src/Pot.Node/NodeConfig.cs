@@ -62,6 +62,8 @@ public sealed record NodeConfig
     public int? TaskWindowBlocks { get; init; }
     /// <summary>Rounds R over which the task's learning-rate schedule is spread (<see cref="Pot.Protocol.ProtocolTask.ScheduleRounds"/>; null: 0, constant rate).</summary>
     public int? TaskScheduleRounds { get; init; }
+    /// <summary>Whether the task's miners carry their inner optimiser state across rounds (<see cref="Pot.Protocol.ProtocolTask.CarryOptimizer"/>; "true" or "false", default false). Every node of a task must agree.</summary>
+    public bool TaskCarryOptimizer { get; init; }
     /// <summary>Validation batches of the held-out evaluation after each finalized round (validators only).</summary>
     public int EvaluationBatches { get; init; } = 5;
     /// <summary>When above 0, the primary proposes an empty block once this many ms have passed since the head's time while a task round is open (so height-based windows pass without traffic).</summary>
@@ -84,7 +86,7 @@ public sealed record NodeConfig
         "DataDir", "Genesis", "KeyFile", "PassphraseEnv", "PassphraseFile", "P2pListen", "ApiListen",
         "ViewTimeoutMs", "BatchDelayMs", "CheckpointInterval", "WatermarkWindow", "MaxBlockTransactions",
         "MaxPeerRequestBytes", "MaxApiRequestBytes", "PeerRequestsPerSecond", "ApiRequestsPerSecond",
-        "SyncIntervalMs", "MempoolCapacity", "Task", "TaskId", "TaskInnerSteps", "TaskWindowBlocks", "TaskScheduleRounds", "EvaluationBatches",
+        "SyncIntervalMs", "MempoolCapacity", "Task", "TaskId", "TaskInnerSteps", "TaskWindowBlocks", "TaskScheduleRounds", "TaskCarryOptimizer", "EvaluationBatches",
         "EmptyBlockIntervalMs", "MinerStrategy", "ChunkPeers", "Byzantine",
     ];
 
@@ -188,6 +190,12 @@ public sealed record NodeConfig
             TaskInnerSteps = c["TaskInnerSteps"] is null ? null : (int)Long("TaskInnerSteps", 0, 1, 100_000),
             TaskWindowBlocks = c["TaskWindowBlocks"] is null ? null : (int)Long("TaskWindowBlocks", 0, 1, 100_000),
             TaskScheduleRounds = c["TaskScheduleRounds"] is null ? null : (int)Long("TaskScheduleRounds", 0, 0, 1_000_000),
+            TaskCarryOptimizer = (c["TaskCarryOptimizer"] ?? "false").Trim().ToLowerInvariant() switch
+            {
+                "true" => true,
+                "false" => false,
+                var other => throw new NodeConfigException($"configuration key 'TaskCarryOptimizer' = '{other}': expected true or false"),
+            },
             EvaluationBatches = (int)Long("EvaluationBatches", 5, 1, 1000),
             EmptyBlockIntervalMs = Long("EmptyBlockIntervalMs", 0, 0, 3_600_000),
             MinerStrategy = c["MinerStrategy"] is { Length: > 0 } ms ? ms : "honest",

@@ -187,7 +187,10 @@ public sealed class PotProtocolRules : IProtocolRules
         }
         byte[] minerKey = PublicKeyOf(context.State, s.Miner, "miner");
         var submission = Submission.FromChain(s, minerKey);
-        var start = new RoundStart(e.Task, context.Round.Round, context.Round.Beacon, Model(e, context.Round.ModelRoot), context.Round.ModelRoot, s.Payload.TaskId);
+        var start = new RoundStart(e.Task, context.Round.Round, context.Round.Beacon, Model(e, context.Round.ModelRoot), context.Round.ModelRoot, s.Payload.TaskId)
+        {
+            CarryFrom = context.State is { } state ? StateAccess.LastAccepted(state, s.Payload.TaskId, s.Miner)?.TraceRoot : null,
+        };
         return e.Judge.Judge(proof, submission, start, id => EarlierWithRoot(context.State, s, id));
     }
 

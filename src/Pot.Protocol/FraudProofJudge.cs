@@ -118,9 +118,32 @@ public sealed class FraudProofJudge
 
     private string? JudgeTraceStart(FraudProof proof, Submission s, RoundStart start)
     {
-        var trace = TrainingState.DecodeTrace(proof.TraceBlob, start.Task.InnerSteps + 1, s.TraceRoot);
+        int h = start.Task.InnerSteps;
+        var trace = TrainingState.DecodeTrace(proof.TraceBlob, h + 1, s.TraceRoot);
         byte[] expected = TrainingState.EncodeTraceLeaf(start.ModelRoot, Verifier.FreshOptimizerRoot(start.Model.Length, _engine.OptimizerBuffers), 0);
-        return trace[0].AsSpan().SequenceEqual(expected) ? "trace state 0 is the round's model with fresh optimiser state; no fraud" : null;
+        if (trace[0].AsSpan().SequenceEqual(expected))
+        {
+            return "trace state 0 is the round's model with fresh optimiser state; no fraud";
+        }
+        if (!start.Task.CarryOptimizer || start.CarryFrom is not { } root)
+        {
+            return null;
+        }
+        // The earlier trace is named by the chain's record; bytes that do not match the name are a bad source, not a verdict.
+        byte[] blob = _chunks?.TryGet(root)
+            ?? throw new Pot.Chain.Protocol.ProtocolDataUnavailableException($"the trace {Hex.Encode(root)[..12]} that submission {s.ShortId} may carry its optimiser state from is not available to this node");
+        byte[][] carried;
+        try
+        {
+            carried = TrainingState.DecodeTrace(blob, h + 1, root);
+        }
+        catch (PotFormatException e)
+        {
+            throw new Pot.Chain.Protocol.ProtocolDataUnavailableException($"the chunk served for trace {Hex.Encode(root)[..12]} is not that trace: {e.Message}");
+        }
+        return trace[0].AsSpan().SequenceEqual(TrainingState.CarriedStartLeaf(start.ModelRoot, carried[h]))
+            ? $"trace state 0 carries the optimiser state of state {h} of trace {Hex.Encode(root)[..12]} (the miner's last accepted submission); no fraud"
+            : null;
     }
 
     private static string? JudgeDuplicate(FraudProof proof, Submission s, Func<byte[], Submission?> lookup)

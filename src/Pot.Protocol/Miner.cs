@@ -71,11 +71,20 @@ public sealed record MinerOutput(byte[] Miner, SubmitPayload Payload, MinerBlobS
 /// <param name="Model">θ_r.</param>
 /// <param name="ModelRoot">R_r.</param>
 /// <param name="ChainTaskId">The task's id on the chain.</param>
-public sealed record RoundStart(ProtocolTask Task, ulong Round, byte[] Beacon, float[] Model, byte[] ModelRoot, ulong ChainTaskId = 0);
+public sealed record RoundStart(ProtocolTask Task, ulong Round, byte[] Beacon, float[] Model, byte[] ModelRoot, ulong ChainTaskId = 0)
+{
+    /// <summary>
+    /// Trace root of the miner's last accepted submission in the task (the chain's <c>LastAccepted</c> record; null when
+    /// it has none). With <see cref="ProtocolTask.CarryOptimizer"/> the miner's trace state 0 may carry the optimiser
+    /// state of that trace's state H.
+    /// </summary>
+    public byte[]? CarryFrom { get; init; }
+}
 
 /// <summary>
 /// A miner (DESIGN §5.2–5.3): derives its data from β, runs H inner steps from θ_r with fresh optimiser
-/// state, commits the state after every step (trace), quantizes Δ = θ_r − θ_H and signs a submission.
+/// state (or, where the task allows it, the optimiser state its last accepted submission ended with),
+/// commits the state after every step (trace), quantizes Δ = θ_r − θ_H and signs a submission.
 /// </summary>
 public sealed class Miner
 {
@@ -147,7 +156,8 @@ public sealed class Miner
         var trainOn = strategy == MinerStrategy.WrongData ? assignment with { Miner = assignment.Miner ^ 0x5A5A } : assignment;
         var rng = new ProtocolRandom(Hashing.Domain("pot/sim/miner-noise", Key.PublicKey, start.Beacon), "noise");
 
-        var states = new List<TrainingState> { TrainingState.Fresh(start.Model, engine.OptimizerBuffers) };
+        var carried = CarriedState(start, engine, store);
+        var states = new List<TrainingState> { carried ?? TrainingState.Fresh(start.Model, engine.OptimizerBuffers) };
         var irregular = new SortedSet<int> { 0 };
         var losses = new float[h];
         int skipFrom = strategy == MinerStrategy.SkipSteps ? h - count : h;
@@ -224,7 +234,10 @@ public sealed class Miner
 
         var leavesList = states.Select(s => s.TraceLeaf()).ToArray();
         byte[] traceRoot = TrainingState.TraceRoot(leavesList);
-        var server = new MinerBlobServer(engine.Task, trainOn, leavesList, blob, strategy == MinerStrategy.WithholdChunks, store);
+        var server = new MinerBlobServer(engine.Task, trainOn, leavesList, blob, strategy == MinerStrategy.WithholdChunks, store)
+        {
+            CarryFrom = carried is null ? null : start.CarryFrom,
+        };
         foreach (int j in irregular)
         {
             server.AddCheckpoint(j, states[j]);
@@ -233,6 +246,8 @@ public sealed class Miner
         {
             server.AddCheckpoint(j, states[j]);
         }
+        // State H is what verifiers read θ_H from and what the next round may carry the optimiser state from.
+        server.AddCheckpoint(h, states[h]);
         _previousUpdate = blob;
         var payload = new SubmitPayload(start.ChainTaskId, start.Round, start.ModelRoot, Updates.Root(blob), traceRoot,
             losses.Select(BitConverter.SingleToUInt32Bits).ToArray(), (ulong)h * (ulong)task.Training.BatchSize);
@@ -247,6 +262,37 @@ public sealed class Miner
                 _ => true,
             },
         };
+    }
+
+    /// <summary>
+    /// θ_r with the optimiser state of trace state H of the submission <see cref="RoundStart.CarryFrom"/> names, read from
+    /// the miner's own store (its trace by the trace root, the state by the hash of trace leaf H); null when the task does
+    /// not carry, there is nothing to carry from, or the store no longer holds it (the round then starts fresh, which is
+    /// always valid).
+    /// </summary>
+    internal static TrainingState? CarriedState(RoundStart start, StepEngine engine, IChunkSource store)
+    {
+        if (!start.Task.CarryOptimizer || start.CarryFrom is not { } root || store.TryGet(root) is not { } traceBlob)
+        {
+            return null;
+        }
+        try
+        {
+            var trace = TrainingState.DecodeTrace(traceBlob, start.Task.InnerSteps + 1, root);
+            if (store.TryGet(MerkleHash.HashLeaf(trace[^1])) is not { } stateBlob)
+            {
+                return null;
+            }
+            var final = TrainingState.Decode(stateBlob, engine.ParameterCount, engine.OptimizerBuffers);
+            var carried = new TrainingState((float[])start.Model.Clone(), final.OptimizerState, final.OptimizerSteps);
+            // Only a state whose optimiser part matches the committed leaf H is carried (a corrupt store starts fresh).
+            return carried.OptimizerRoot().AsSpan().SequenceEqual(trace[^1].AsSpan(32, 32)) && carried.OptimizerSteps == TrainingState.OptimizerStepsOf(trace[^1])
+                ? carried : null;
+        }
+        catch (PotFormatException)
+        {
+            return null;
+        }
     }
 
     /// <summary>m indices spread evenly over 0..n−1: ⌊(i + ½)·n/m⌋ for i &lt; m (m = 1 gives ⌊n/2⌋).</summary>
@@ -303,6 +349,9 @@ public sealed class MinerBlobServer : IChunkSource, IServingClock
         }
     }
 
+    /// <summary>The earlier trace whose state H this round's state 0 carries the optimiser state from (served too, so verifiers can check the link); null when the round started fresh.</summary>
+    public byte[]? CarryFrom { get; init; }
+
     /// <summary>Seconds spent reading and recomputing states for requests (charged to the miner).</summary>
     public double ServeSeconds { get; private set; }
 
@@ -324,7 +373,7 @@ public sealed class MinerBlobServer : IChunkSource, IServingClock
         {
             return null;
         }
-        if (commitment.SequenceEqual(_updateRoot) || commitment.SequenceEqual(_traceRoot))
+        if (commitment.SequenceEqual(_updateRoot) || commitment.SequenceEqual(_traceRoot) || (CarryFrom is { } carry && commitment.SequenceEqual(carry)))
         {
             return _store.TryGet(commitment);
         }

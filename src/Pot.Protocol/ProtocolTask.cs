@@ -113,6 +113,15 @@ public sealed record ProtocolTask
     /// </summary>
     public int ScheduleRounds { get; init; }
 
+    /// <summary>
+    /// Whether a miner may carry its inner optimiser state across rounds (default false: every round starts from zero
+    /// buffers and step count 0). When true, trace state 0 of a miner's round is either that fresh state or θ_r with the
+    /// optimiser buffers and step count of trace state H of the miner's last accepted submission in the task (the chain's
+    /// <c>LastAccepted</c> record names its trace); verifiers and the fraud-proof judge accept exactly these two
+    /// (docs/protocol.md, "Carried optimiser state").
+    /// </summary>
+    public bool CarryOptimizer { get; init; }
+
     /// <summary>Reward paid per round from the task's escrow (default 1 000 000 units).</summary>
     public ulong RewardPerRound { get; init; } = 1_000_000;
 

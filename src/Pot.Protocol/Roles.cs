@@ -139,7 +139,8 @@ public sealed class MinerRole
             return null;
         }
         float[] model = ModelOf(round.ModelRoot, models, engine.ParameterCount);
-        var output = Miner.Mine(new RoundStart(task, round.Round, round.Beacon, model, round.ModelRoot, taskId), engine, earlier ?? [], _store);
+        var carry = StateAccess.LastAccepted(state, taskId, AccountAddress.BytesFromPublicKey(Miner.Key.PublicKey))?.TraceRoot;
+        var output = Miner.Mine(new RoundStart(task, round.Round, round.Beacon, model, round.ModelRoot, taskId) { CarryFrom = carry }, engine, earlier ?? [], _store);
         Server = output.Blobs;
         var tx = ChainView.Sign(chainId, Miner.Key, state, output.Payload);
         var submission = new Submission(tx.Hash, taskId, round.Round, Miner.Key.PublicKey, output.Payload.BaseRoot, output.Payload.UpdateRoot, output.Payload.TraceRoot,
@@ -229,7 +230,10 @@ public sealed class VerifierRole
         ulong taskId = record.Payload.TaskId;
         var round = ChainView.Round(state, taskId) ?? throw new InvalidOperationException($"task {taskId} has no open round");
         var submission = Submission.FromChain(record, KeyOf(state, record.Miner));
-        var start = new RoundStart(task, round.Round, round.Beacon, ModelOf(round.ModelRoot, network, task), round.ModelRoot, taskId);
+        var start = new RoundStart(task, round.Round, round.Beacon, ModelOf(round.ModelRoot, network, task), round.ModelRoot, taskId)
+        {
+            CarryFrom = StateAccess.LastAccepted(state, taskId, record.Miner)?.TraceRoot,
+        };
 
         // Uniqueness compares with the round's earlier submissions (chain order) and with the update-root index.
         var earlier = new List<PeerSubmission>();

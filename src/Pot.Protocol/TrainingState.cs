@@ -102,6 +102,22 @@ public sealed class TrainingState
     /// <returns>32 bytes.</returns>
     public static byte[] ParametersRootOf(ReadOnlySpan<byte> leaf) => leaf[..32].ToArray();
 
+    /// <summary>The optimiser step count inside a trace leaf.</summary>
+    /// <param name="leaf">A 72-byte trace leaf.</param>
+    /// <returns>The count.</returns>
+    public static long OptimizerStepsOf(ReadOnlySpan<byte> leaf) => BinaryPrimitives.ReadInt64LittleEndian(leaf[64..]);
+
+    /// <summary>
+    /// The trace leaf a round starting from <paramref name="modelRoot"/> has at state 0 when it carries the optimiser
+    /// state of <paramref name="previousFinalLeaf"/> (state H of the miner's last accepted trace): the model root, then
+    /// that leaf's optimiser root and step count.
+    /// </summary>
+    /// <param name="modelRoot">R_r.</param>
+    /// <param name="previousFinalLeaf">Trace leaf H of the earlier submission.</param>
+    /// <returns>72 bytes.</returns>
+    public static byte[] CarriedStartLeaf(ReadOnlySpan<byte> modelRoot, ReadOnlySpan<byte> previousFinalLeaf) =>
+        EncodeTraceLeaf(modelRoot, previousFinalLeaf.Slice(32, 32), OptimizerStepsOf(previousFinalLeaf));
+
     /// <summary>
     /// The trace root: RFC 6962 Merkle root over the H + 1 trace leaves (state 0 = the round's start, state j =
     /// after inner step j).

@@ -298,11 +298,36 @@ public sealed class Verifier
 
         Lap(CheckKind.Availability);
 
-        // Trace start: state 0 is θ_r with fresh optimiser state.
+        // Trace start: state 0 is θ_r with fresh optimiser state or, where the task carries it, with the optimiser
+        // state of trace state H of the miner's last accepted submission.
         Metrics.Ran(CheckKind.TraceStart);
         if (!trace[0].AsSpan().SequenceEqual(ExpectedStartLeaf(c.Start, engine.OptimizerBuffers)))
         {
-            return Reject(CheckKind.TraceStart, FraudProof.Empty(FraudKind.TraceStart, s.Id, Key.PublicKey, 0) with { TraceBlob = traceBlob });
+            var startProof = FraudProof.Empty(FraudKind.TraceStart, s.Id, Key.PublicKey, 0) with { TraceBlob = traceBlob };
+            if (!task.CarryOptimizer || c.Start.CarryFrom is not { } carryRoot)
+            {
+                return Reject(CheckKind.TraceStart, startProof, task.CarryOptimizer ? "state 0 is not fresh and the miner has no accepted submission to carry from" : "state 0 is not θ_r with fresh optimiser state");
+            }
+            byte[]? carryBlob = c.Blobs.TryGet(carryRoot);
+            byte[][] carryTrace;
+            try
+            {
+                carryTrace = carryBlob is null ? [] : TrainingState.DecodeTrace(carryBlob, h + 1, carryRoot);
+            }
+            catch (PotFormatException e)
+            {
+                return Reject(CheckKind.Availability, null, "the trace carried from is malformed: " + e.Message);
+            }
+            if (carryBlob is null)
+            {
+                return Reject(CheckKind.Availability, null, $"the trace of the last accepted submission ({Hex.Encode(carryRoot)[..12]}), which state 0 carries from, is not served");
+            }
+            if (!trace[0].AsSpan().SequenceEqual(TrainingState.CarriedStartLeaf(c.Start.ModelRoot, carryTrace[h])))
+            {
+                // The judge fetches the earlier trace by its root; the verifier keeps a copy as evidence.
+                Evidence?.Put(carryRoot, carryBlob);
+                return Reject(CheckKind.TraceStart, startProof, "state 0 is neither fresh nor carried from the last accepted submission's state H");
+            }
         }
 
         // Uniqueness, exact: an earlier submission with the same update root.

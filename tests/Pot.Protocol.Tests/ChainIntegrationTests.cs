@@ -15,18 +15,20 @@ public sealed class ChainIntegrationTests
 {
     private sealed class Net
     {
-        public readonly ProtocolTask Task = ProtocolTask.Tiny();
+        public readonly ProtocolTask Task;
         public readonly Ed25519Keys[] Validators = Enumerable.Range(0, 4).Select(i => ProtocolSimulation.KeyFor(77, "validator", i)).ToArray();
         public readonly Ed25519Keys MinerKey = ProtocolSimulation.KeyFor(77, "miner", 0);
         public readonly InMemoryChunkStore Store = new();
         public readonly ChunkNetwork Network = new();
         public readonly Ledger Ledger;
         public readonly MinerRole Miner;
+        public readonly InMemoryChunkStore MinerStore = new();
 
-        public Net(VerificationParameters? verification = null)
+        public Net(VerificationParameters? verification = null, ProtocolTask? task = null)
         {
+            Task = task ?? ProtocolTask.Tiny();
             Network.Add(Store);
-            Miner = new MinerRole(MinerKey, new InMemoryChunkStore());
+            Miner = new MinerRole(MinerKey, MinerStore);
             Network.Add(new Endpoint(Miner));
             var genesis = new GenesisDocument("pot-test", 1_000, new ChainParameters { SlashBurnPpm = 1_000_000 - Task.ProverSharePpm },
                 Validators.Select(k => new GenesisValidator(k.PublicKey, 1_000_000, 1_000_000_000)).ToArray(),
@@ -161,4 +163,157 @@ public sealed class ChainIntegrationTests
         Assert.Contains("verification parameters", rejection.Message, StringComparison.Ordinal);
         Assert.Equal(root, net.Ledger.State.Root);
     }
+
+    private static byte[] Address(Ed25519Keys k) => AccountAddress.BytesFromPublicKey(k.PublicKey);
+
+    // Opens the challenge of the round's pending submissions, has every assigned verifier attest, waits for the window to close,
+    // commits the aggregator's finalization and the block after it (the next round's beacon); returns the finalize payload.
+    private static FinalizeRoundPayload FinishRound(Net net)
+    {
+        Assert.Empty(net.Commit([]));
+        var attests = new List<Transaction>();
+        foreach (var record in ChainView.Pending(net.Ledger.State, 0))
+        {
+            foreach (var k in net.Validators.Where(k => record.Challenge!.AssignedVerifiers.Any(a => a.AsSpan().SequenceEqual(Address(k)))))
+            {
+                attests.Add(net.Sign(k, new VerifierRole(k, new InMemoryChunkStore()).Verify(net.Task, net.Ledger.State, record.Id, net.Network).AttestPayload));
+            }
+        }
+        Assert.Empty(net.Commit(attests));
+        while (net.Ledger.Head.Height + 1 < ChainView.Round(net.Ledger.State, 0)!.SubmissionsCloseHeight)
+        {
+            net.Commit([]);
+        }
+        var proposal = new AggregatorRole(net.Store).Propose(net.Task, net.Ledger, 0, net.Network, null)!;
+        Assert.Empty(net.Commit([net.Sign(net.Validators[1], proposal.Payload)]));
+        Assert.Empty(net.Commit([])); // the next round's beacon is the hash of the finalizing block
+        return proposal.Payload;
+    }
+
+    private static byte[][] TraceOf(Net net, byte[] traceRoot) =>
+        TrainingState.DecodeTrace(net.Network.TryGet(traceRoot)!, net.Task.InnerSteps + 1, traceRoot);
+
+    [Fact]
+    public void MinersCarryTheirOptimizerStateFromTheirLastAcceptedSubmissionAndAForgedCarryIsProvenFraud()
+    {
+        // Proves (ProtocolTask.CarryOptimizer): finalization records each accepted miner's last accepted submission; the
+        // miner's next round starts from θ_r with the optimiser buffers and step count of that trace's state H (not fresh),
+        // the assigned verifiers accept it, and a trace-start fraud proof against it is not upheld. A submission whose
+        // state 0 carries from an older trace than the recorded one is rejected with a trace-start proof that the chain upholds.
+        var net = new Net(task: ProtocolTask.Tiny() with { CarryOptimizer = true });
+        int h = net.Task.InnerSteps;
+        var engine = new StepEngine(net.Task);
+        byte[] fresh0 = TrainingState.Fresh(engine.InitialModel(), engine.OptimizerBuffers).OptimizerRoot();
+
+        var round0 = net.Miner.Mine(net.Task, "pot-test", net.Ledger.State, 0, net.Network, engine)!;
+        Assert.Null(StateAccess.LastAccepted(net.Ledger.State, 0, Address(net.MinerKey)));
+        Assert.Empty(net.Commit([round0.Transaction]));
+        var trace0 = TraceOf(net, round0.Submission.TraceRoot);
+        Assert.Equal(fresh0, trace0[0][32..64]);
+        Assert.Equal(0, TrainingState.OptimizerStepsOf(trace0[0]));
+        Assert.Equal([round0.Transaction.Hash], FinishRound(net).Accepted);
+        var last = StateAccess.LastAccepted(net.Ledger.State, 0, Address(net.MinerKey))!;
+        Assert.Equal(0UL, last.Round);
+        Assert.Equal(round0.Transaction.Hash, last.SubmissionId);
+        Assert.Equal(round0.Submission.TraceRoot, last.TraceRoot);
+
+        var round1 = net.Miner.Mine(net.Task, "pot-test", net.Ledger.State, 0, net.Network, engine)!;
+        Assert.Empty(net.Commit([round1.Transaction]));
+        var trace1 = TraceOf(net, round1.Submission.TraceRoot);
+        var round1Start = ChainView.Round(net.Ledger.State, 0)!;
+        Assert.Equal(TrainingState.CarriedStartLeaf(round1Start.ModelRoot, trace0[h]), trace1[0]);
+        Assert.Equal(h, TrainingState.OptimizerStepsOf(trace1[0]));
+        Assert.NotEqual(fresh0, trace1[0][32..64]);
+
+        // A trace-start accusation against the honest carried start is recorded against its sender, not upheld.
+        Assert.Empty(net.Commit([]));
+        var accuser = net.Validators[2];
+        var accusation = FraudProof.Sign(FraudProof.Empty(FraudKind.TraceStart, round1.Transaction.Hash, accuser.PublicKey, 0) with { TraceBlob = TrainingState.EncodeTrace(trace1) }, accuser);
+        Assert.Empty(net.Commit([net.Sign(accuser, new FraudProofPayload(round1.Transaction.Hash, Reference(FraudKind.TraceStart), accusation.Encode()))]));
+        Assert.Null(StateAccess.FraudProof(net.Ledger.State, round1.Transaction.Hash));
+        Assert.Equal(Address(accuser), Assert.Single(StateAccess.Submission(net.Ledger.State, round1.Transaction.Hash)!.RejectedProofSenders!));
+        var finalize1 = FinishRound(net);
+        Assert.Equal([round1.Transaction.Hash], finalize1.Accepted);
+        Assert.Equal(round1.Submission.TraceRoot, StateAccess.LastAccepted(net.Ledger.State, 0, Address(net.MinerKey))!.TraceRoot);
+
+        // Round 2: the miner carries from round 0's trace instead of the recorded round 1.
+        var round2 = ChainView.Round(net.Ledger.State, 0)!;
+        float[] model2 = ModelBlobs.TryGet(net.Network, round2.ModelRoot, engine.ParameterCount)!;
+        var stale = net.Miner.Miner.Mine(new RoundStart(net.Task, round2.Round, round2.Beacon, model2, round2.ModelRoot, 0) { CarryFrom = round0.Submission.TraceRoot },
+            engine, [], net.MinerStore);
+        Assert.Equal(round0.Submission.TraceRoot, stale.Blobs.CarryFrom);
+        net.Network.Add(stale.Blobs);
+        var staleTx = net.Sign(net.MinerKey, stale.Payload);
+        Assert.Empty(net.Commit([staleTx]));
+        Assert.Empty(net.Commit([]));
+        var record = StateAccess.Submission(net.Ledger.State, staleTx.Hash)!;
+        var verifierKey = net.Validators.First(k => record.Challenge!.AssignedVerifiers.Any(a => a.AsSpan().SequenceEqual(Address(k))));
+        var result = new VerifierRole(verifierKey, new InMemoryChunkStore()).Verify(net.Task, net.Ledger.State, staleTx.Hash, net.Network);
+        Assert.False(result.Attestation.Accept);
+        Assert.Equal(CheckKind.TraceStart, result.Attestation.FailedCheck);
+        Assert.Contains("neither fresh nor carried", result.Detail, StringComparison.Ordinal);
+        Assert.Empty(net.Commit([net.Sign(verifierKey, result.FraudProofPayload!)]));
+        var upheld = StateAccess.FraudProof(net.Ledger.State, staleTx.Hash)!;
+        Assert.Equal((byte)FraudKind.TraceStart, upheld.Kind);
+    }
+
+    [Fact]
+    public void WithoutCarryingACarriedStartIsRejectedAndTheMinerStartsFreshWhenItsStoreLostTheState()
+    {
+        // Proves: in a task that does not carry, RoundStart.CarryFrom is ignored by the miner (state 0 fresh) and a
+        // verifier of that task rejects a start carried by a carrying miner (trace start); a carrying miner whose store no
+        // longer holds the recorded state starts fresh, which the carrying task's verifiers accept.
+        var carrying = new Net(task: ProtocolTask.Tiny() with { CarryOptimizer = true });
+        var engine = new StepEngine(carrying.Task);
+        var first = carrying.Miner.Mine(carrying.Task, "pot-test", carrying.Ledger.State, 0, carrying.Network, engine)!;
+        Assert.Empty(carrying.Commit([first.Transaction]));
+        FinishRound(carrying);
+        var round = ChainView.Round(carrying.Ledger.State, 0)!;
+        float[] model = ModelBlobs.TryGet(carrying.Network, round.ModelRoot, engine.ParameterCount)!;
+        var start = new RoundStart(carrying.Task, round.Round, round.Beacon, model, round.ModelRoot, 0) { CarryFrom = first.Submission.TraceRoot };
+        byte[] freshLeaf = TrainingState.Fresh(model, engine.OptimizerBuffers).TraceLeaf();
+
+        var carried = new Miner(carrying.MinerKey).Mine(start, engine, [], carrying.MinerStore);
+        var plain = new Miner(carrying.MinerKey).Mine(start with { Task = carrying.Task with { CarryOptimizer = false } }, new StepEngine(carrying.Task with { CarryOptimizer = false }), [], carrying.MinerStore);
+        var lost = new Miner(carrying.MinerKey).Mine(start, engine, [], new InMemoryChunkStore());
+        byte[] Leaf0(MinerOutput o) => TrainingState.DecodeTrace(o.Blobs.TryGet(o.Payload.TraceRoot)!, carrying.Task.InnerSteps + 1, o.Payload.TraceRoot)[0];
+        Assert.NotEqual(freshLeaf, Leaf0(carried));
+        Assert.Equal(freshLeaf, Leaf0(plain));
+        Assert.Equal(freshLeaf, Leaf0(lost));
+        Assert.Null(plain.Blobs.CarryFrom);
+        Assert.Null(lost.Blobs.CarryFrom);
+
+        var gamma = new byte[32];
+        Pot.Protocol.Submission Of(MinerOutput o) => new(new byte[32], 0, round.Round, carrying.MinerKey.PublicKey, o.Payload.BaseRoot, o.Payload.UpdateRoot, o.Payload.TraceRoot,
+            o.Payload.ClaimedLossBits.Select(BitConverter.UInt32BitsToSingle).ToArray(), o.Payload.SampleCount);
+        var verifier = new Verifier(carrying.Validators[0]);
+        var plainTask = carrying.Task with { CarryOptimizer = false };
+        var refused = verifier.Verify(new VerificationContext(start with { Task = plainTask }, Of(carried), gamma, carried.Blobs, []));
+        Assert.Equal(CheckKind.TraceStart, refused.Attestation.FailedCheck);
+        Assert.Equal(FraudKind.TraceStart, refused.FraudProof!.Kind);
+        var freshAccepted = verifier.Verify(new VerificationContext(start, Of(lost), gamma, lost.Blobs, []));
+        Assert.NotEqual(CheckKind.TraceStart, freshAccepted.Attestation.FailedCheck);
+        var carriedAccepted = verifier.Verify(new VerificationContext(start, Of(carried), gamma, carried.Blobs, []));
+        Assert.NotEqual(CheckKind.TraceStart, carriedAccepted.Attestation.FailedCheck);
+        // The link needs the earlier trace: a server that does not serve it makes the carried start unverifiable (availability, no proof).
+        var withheld = verifier.Verify(new VerificationContext(start, Of(carried), gamma, new OnlyRoots(carried.Blobs, first.Submission.TraceRoot), []));
+        Assert.Equal(CheckKind.Availability, withheld.Attestation.FailedCheck);
+        Assert.Null(withheld.FraudProof);
+
+        // The judge reads the earlier trace by the name the chain records: missing there, it is no verdict either way.
+        var accusation = FraudProof.Sign(FraudProof.Empty(FraudKind.TraceStart, new byte[32], carrying.Validators[1].PublicKey, 0) with
+        {
+            TraceBlob = carried.Blobs.TryGet(carried.Payload.TraceRoot)!,
+        }, carrying.Validators[1]);
+        Assert.Throws<Pot.Chain.Protocol.ProtocolDataUnavailableException>(() => new FraudProofJudge(engine, new InMemoryChunkStore()).Judge(accusation, Of(carried), start, _ => null));
+        Assert.Contains("no fraud", new FraudProofJudge(engine, carrying.MinerStore).Judge(accusation, Of(carried), start, _ => null), StringComparison.Ordinal);
+        Assert.Null(new FraudProofJudge(engine, carrying.MinerStore).Judge(accusation, Of(carried), start with { CarryFrom = null }, _ => null));
+    }
+
+    private sealed class OnlyRoots(IChunkSource inner, byte[] hidden) : IChunkSource
+    {
+        public byte[]? TryGet(ReadOnlySpan<byte> commitment) => commitment.SequenceEqual(hidden) ? null : inner.TryGet(commitment);
+    }
+
+    private static byte[] Reference(FraudKind kind) => Hashing.Domain("pot/fraud-reference/v1", [(byte)kind], Hashing.U64(0));
 }

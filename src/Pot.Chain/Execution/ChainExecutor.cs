@@ -688,6 +688,16 @@ public sealed class ChainExecutor
             o.Set(recordKey, new SlashRecord(Add(record.TotalSlashed, s.Amount, "total slashed"), record.Count + 1, ctx.Height).Encode());
         }
 
+        // Each accepted miner's last accepted submission is remembered (its trace carries the miner's optimiser state).
+        var accepted = new HashSet<byte[]>(f.Accepted, ByteOrder.Equality);
+        foreach (var s in submissions)
+        {
+            if (accepted.Contains(s.Id))
+            {
+                o.Set(StateKeys.LastAccepted(f.TaskId, s.Miner), new LastAccepted(round.Round, s.Id, s.Payload.TraceRoot).Encode());
+            }
+        }
+
         // The round's pending data leaves the state; the block keeps the history.
         foreach (var s in submissions)
         {

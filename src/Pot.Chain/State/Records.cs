@@ -42,6 +42,9 @@ public static class StateKeys
     /// <summary>Prefix of the update-root index: 0x09 ‖ update root (32) → id of the first submission that carried it.</summary>
     public const byte UpdateRootPrefix = 0x09;
 
+    /// <summary>Prefix of each miner's last accepted submission in a task: 0x0A ‖ task id (8, BE) ‖ miner (20) → <see cref="State.LastAccepted"/>.</summary>
+    public const byte LastAcceptedPrefix = 0x0A;
+
     /// <summary>Key of the list of submissions included in the latest block whose challenge opens at the next block.</summary>
     public static byte[] AwaitingChallenge => [GlobalPrefix, 0x04];
 
@@ -116,6 +119,19 @@ public static class StateKeys
     /// <param name="submissionId">32-byte id.</param>
     /// <returns>The key.</returns>
     public static byte[] FraudProof(ReadOnlySpan<byte> submissionId) => Concat(FraudProofPrefix, submissionId);
+
+    /// <summary>Key of a miner's last accepted submission in a task.</summary>
+    /// <param name="taskId">Task id.</param>
+    /// <param name="miner">20-byte miner address.</param>
+    /// <returns>The key.</returns>
+    public static byte[] LastAccepted(ulong taskId, ReadOnlySpan<byte> miner)
+    {
+        var key = new byte[9 + AccountAddress.Size];
+        key[0] = LastAcceptedPrefix;
+        BinaryPrimitives.WriteUInt64BigEndian(key.AsSpan(1), taskId);
+        miner.CopyTo(key.AsSpan(9));
+        return key;
+    }
 
     /// <summary>Key of an address's slashing record.</summary>
     /// <param name="address">20-byte address.</param>
@@ -513,6 +529,39 @@ public sealed record FraudProofRecord(byte[] Prover, byte[] Reference, byte[] Ev
             r.ReadVarUInt64(ulong.MaxValue, "height"), r.ReadByte("kind"), r.ReadVarUInt64(ulong.MaxValue, "index"));
         r.EnsureEnd();
         return f;
+    }
+}
+
+/// <summary>
+/// A miner's last accepted submission in a task, written when a round finalizes with it accepted (the submission
+/// record itself leaves the state then). The protocol carries the miner's optimiser state from its trace
+/// (docs/protocol.md, "Carried optimiser state").
+/// </summary>
+/// <param name="Round">Round of the submission.</param>
+/// <param name="SubmissionId">Its id.</param>
+/// <param name="TraceRoot">Its trace root.</param>
+public sealed record LastAccepted(ulong Round, byte[] SubmissionId, byte[] TraceRoot)
+{
+    /// <summary>Canonical encoding: round (varint), submission id (32), trace root (32).</summary>
+    /// <returns>The bytes.</returns>
+    public byte[] Encode()
+    {
+        var w = new CanonicalWriter(80);
+        w.WriteVarUInt64(Round);
+        w.WriteFixed(SubmissionId);
+        w.WriteFixed(TraceRoot);
+        return w.ToArray();
+    }
+
+    /// <summary>Decodes <see cref="Encode"/>'s output.</summary>
+    /// <param name="data">The bytes.</param>
+    /// <returns>The record.</returns>
+    public static LastAccepted Decode(ReadOnlySpan<byte> data)
+    {
+        var r = new CanonicalReader(data, "last accepted submission");
+        var a = new LastAccepted(r.ReadVarUInt64(ulong.MaxValue, "round"), r.ReadFixed(32, "submission id").ToArray(), r.ReadFixed(32, "trace root").ToArray());
+        r.EnsureEnd();
+        return a;
     }
 }
 

@@ -75,6 +75,14 @@ public static class StateAccess
     /// <returns>The record or null.</returns>
     public static FraudProofRecord? FraudProof(IStateReader s, ReadOnlySpan<byte> id) => s.Get(StateKeys.FraudProof(id)) is byte[] v ? FraudProofRecord.Decode(v) : null;
 
+    /// <summary>A miner's last accepted submission in a task, or null when none was accepted yet.</summary>
+    /// <param name="s">State.</param>
+    /// <param name="taskId">Task id.</param>
+    /// <param name="miner">20-byte miner address.</param>
+    /// <returns>The record or null.</returns>
+    public static LastAccepted? LastAccepted(IStateReader s, ulong taskId, ReadOnlySpan<byte> miner) =>
+        s.Get(StateKeys.LastAccepted(taskId, miner)) is byte[] v ? State.LastAccepted.Decode(v) : null;
+
     private static byte[] Require(IStateReader s, byte[] key, string what)
     {
         ArgumentNullException.ThrowIfNull(s);

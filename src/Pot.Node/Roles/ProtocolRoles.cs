@@ -28,6 +28,7 @@ public static class NodeTasks
             if (config.TaskInnerSteps is int h) task = task with { InnerSteps = h };
             if (config.TaskWindowBlocks is int w) task = task with { WindowBlocks = w };
             if (config.TaskScheduleRounds is int sr) task = task with { ScheduleRounds = sr };
+            if (config.TaskCarryOptimizer) task = task with { CarryOptimizer = true };
             task.Validate();
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException)
@@ -446,7 +447,8 @@ public sealed class MinerNodeRole : BackgroundRole
         float[] model = ModelBlobs.TryGet(_chunks.Network, round.ModelRoot, _engine.ParameterCount)
             ?? throw new InvalidOperationException($"θ_{round.Round} ({Hex.Encode(round.ModelRoot)[..12]}) is not available from any peer yet");
         _mined.Add(round.Round);
-        var output = _miner.Mine(new RoundStart(_task, round.Round, round.Beacon, model, round.ModelRoot, _taskId), _engine, [], _chunks);
+        var carry = StateAccess.LastAccepted(head.State, _taskId, AccountAddress.BytesFromPublicKey(_key.PublicKey))?.TraceRoot;
+        var output = _miner.Mine(new RoundStart(_task, round.Round, round.Beacon, model, round.ModelRoot, _taskId) { CarryFrom = carry }, _engine, [], _chunks);
         _chunks.AddProvider(output.Blobs);
         if (output.Late)
         {

@@ -78,6 +78,11 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(25, Pot.Node.Training.NodeTasks.FromConfig(scheduled)!.ScheduleRounds);
         ex = Assert.Throws<NodeConfigException>(() => NodeConfig.Load(file, ["Task=tiny", "TaskScheduleRounds=-1"], new Dictionary<string, string>()));
         Assert.Contains("'TaskScheduleRounds' = '-1'", ex.Message);
+        Assert.False(Pot.Node.Training.NodeTasks.FromConfig(ok)!.CarryOptimizer);
+        var carrying = NodeConfig.Load(file, ["Task=tiny", "TaskCarryOptimizer=True"], new Dictionary<string, string>());
+        Assert.True(Pot.Node.Training.NodeTasks.FromConfig(carrying)!.CarryOptimizer);
+        ex = Assert.Throws<NodeConfigException>(() => NodeConfig.Load(file, ["Task=tiny", "TaskCarryOptimizer=yes"], new Dictionary<string, string>()));
+        Assert.Contains("'TaskCarryOptimizer' = 'yes': expected true or false", ex.Message);
     }
 
     // Proves every persist-record kind survives the consensus log on RocksDB across a reopen, and a flipped byte is detected.

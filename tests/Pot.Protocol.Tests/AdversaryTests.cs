@@ -39,6 +39,29 @@ public sealed class AdversaryTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData(MinerStrategy.ReplayOldUpdate)]
+    [InlineData(MinerStrategy.WrongData)]
+    [InlineData(MinerStrategy.CopyNoisy)]
+    public void WithCarriedOptimizerStateHonestMinersStayAcceptedAndCheatersAreStillCaught(MinerStrategy strategy)
+    {
+        // Proves: in a task whose miners carry their AdamW state across rounds, the honest miners' carried starts are
+        // accepted every round (nobody honest rejected or slashed), a cheater every verifier sees is still rejected whenever it deviates, and
+        // the carried state really changes training (the model differs from the same run with fresh state every round).
+        var task = ProtocolTask.Tiny() with { CarryOptimizer = true };
+        SimulationReport Run(ProtocolTask t) => ProtocolSimulation.Run(new SimulationOptions
+        {
+            Task = t, Validators = 4, Miners = [MinerStrategy.Honest, MinerStrategy.Honest, strategy], Rounds = 4, Evaluate = true, EvaluationBatches = 2,
+        });
+        var report = Run(task);
+        Assert.All(report.Submissions.Where(s => s.Miner < 2), s => Assert.True(s.Accepted, s.RejectedBy));
+        Assert.Contains(report.Submissions, s => s.Cheated);
+        Assert.All(report.Submissions.Where(s => s.Cheated), s => Assert.False(s.Accepted));
+        Assert.Equal(0, report.SlashedHonest);
+        Assert.Empty(report.UnexpectedRejections);
+        Assert.NotEqual(Run(task with { CarryOptimizer = false }).FinalLoss, report.FinalLoss);
+    }
+
+    [Theory]
     [InlineData(MinerStrategy.FalseLoss)]
     [InlineData(MinerStrategy.WrongData)]
     [InlineData(MinerStrategy.CopyExact)]

@@ -459,6 +459,7 @@ public sealed class MinerNodeRole : BackgroundRole
         _metrics?.RoleTransactions.WithLabels("submit", error is null ? "accepted" : "refused").Inc();
         Log(error is null
             ? $"round {round.Round}: submitted {Hex.Encode(id!)[..12]} (update {Hex.Encode(output.Payload.UpdateRoot)[..12]}) after {output.CpuSeconds:F2} s CPU"
+                + (output.Blobs.CarryFrom is { } from ? $", optimiser state carried from trace {Hex.Encode(from)[..12]}" : "")
             : $"round {round.Round}: submission refused: {error}");
     }
 }

@@ -80,6 +80,7 @@ public static class NodeHost
         var events = new BlockEvents(); // first role: the dashboard's event stream never waits behind a protocol role
         var chunkService = new Training.NetworkChunkService(chunks, config.Peers.Values.Concat(config.ChunkPeers).Distinct(StringComparer.Ordinal).Select(u => new Uri(u + "/")),
             log: line => Console.Out.WriteLine(DateTime.Now.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture) + " " + line));
+        metrics.ObserveChunkPrefetch(() => chunkService.Wanted, () => chunkService.Prefetched);
         Pot.Protocol.PotProtocolRules? rules = task is null ? null
             : new Pot.Protocol.PotProtocolRules(new Dictionary<ulong, Pot.Protocol.ProtocolTask> { [config.TaskId] = task }, chunkService.LocalThenPrefetch);
         bool validator = order.Contains(Hex.Encode(AccountAddress.BytesFromPublicKey(key.PublicKey)));

@@ -29,6 +29,28 @@ public sealed class NodeMetrics
         RoleTransactions = f.CreateCounter("pot_role_transactions_total", "Transactions the protocol roles submitted, by kind and outcome.", "kind", "outcome");
     }
 
+    /// <summary>
+    /// Exports the chunk prefetch of the chain rules' source (docs/node.md, "The chain rules never wait on the network"),
+    /// read at each scrape: <c>pot_chunk_prefetch_queued</c> (chunks the rules missed that wait for a background fetch) and
+    /// <c>pot_chunk_prefetched_total</c> (chunks fetched that way). A queue that stays full explains validators answering
+    /// DataUnavailable.
+    /// </summary>
+    /// <param name="queued">The queue length now.</param>
+    /// <param name="prefetched">Chunks prefetched so far (monotone).</param>
+    public void ObserveChunkPrefetch(Func<int> queued, Func<long> prefetched)
+    {
+        ArgumentNullException.ThrowIfNull(queued);
+        ArgumentNullException.ThrowIfNull(prefetched);
+        var f = Prometheus.Metrics.WithCustomRegistry(Registry);
+        var queue = f.CreateGauge("pot_chunk_prefetch_queued", "Chunks the chain rules missed locally that wait for a background fetch from peers.");
+        var done = f.CreateCounter("pot_chunk_prefetched_total", "Chunks the background prefetch fetched from peers and stored.");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            queue.Set(queued());
+            done.IncTo(prefetched());
+        });
+    }
+
     /// <summary>pot_empty_blocks_proposed_total.</summary>
     public Counter EmptyBlocksProposed { get; }
     /// <summary>pot_role_transactions_total{kind,outcome}.</summary>

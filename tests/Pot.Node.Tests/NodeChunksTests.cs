@@ -99,6 +99,7 @@ public sealed class NodeChunksTests
     // validator froze for minutes (the devnet test's stall). A miss returns null at once, even while the only peer's name
     // lookup hangs, and queues the commitment; the background prefetch then stores the chunk, and the next read is local.
     // Malformed names queue nothing, and a commitment whose prefetch failed is not queued again within the retry delay.
+    // /metrics exports the queue length and the prefetched count (pot_chunk_prefetch_queued, pot_chunk_prefetched_total).
     [Fact]
     public async Task RuleSourceAnswersAtOnceAndPrefetchesMissesInTheBackground()
     {
@@ -124,12 +125,23 @@ public sealed class NodeChunksTests
             using var store = ChunkStore.Open(dir);
             using var service = new NetworkChunkService(store, [peer.Address], TimeSpan.FromSeconds(4));
             var rules = service.LocalThenPrefetch;
+            var metrics = new NodeMetrics();
+            metrics.ObserveChunkPrefetch(() => service.Wanted, () => service.Prefetched);
+            async Task<string> Scrape()
+            {
+                using var text = new MemoryStream();
+                await metrics.Registry.CollectAndExportAsTextAsync(text);
+                return System.Text.Encoding.UTF8.GetString(text.ToArray());
+            }
             var clock = Stopwatch.StartNew();
             Assert.Null(rules.TryGet(commitment));
             Assert.Null(rules.TryGet(commitment)); // asked twice, queued once
             Assert.Null(rules.TryGet(new byte[31]));
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"a miss took {clock.Elapsed}");
             Assert.Equal(1, service.Wanted);
+            string before = await Scrape();
+            Assert.Contains("\npot_chunk_prefetch_queued 1\n", before, StringComparison.Ordinal);
+            Assert.Contains("\npot_chunk_prefetched_total 0\n", before, StringComparison.Ordinal);
 
             service.StartPrefetch();
             release.SetResult();
@@ -138,6 +150,9 @@ public sealed class NodeChunksTests
             Assert.Equal(1, service.Prefetched);
             Assert.Equal(data, rules.TryGet(commitment));
             Assert.Equal(0, service.Wanted);
+            string after = await Scrape();
+            Assert.Contains("\npot_chunk_prefetch_queued 0\n", after, StringComparison.Ordinal);
+            Assert.Contains("\npot_chunk_prefetched_total 1\n", after, StringComparison.Ordinal);
 
             // No peer has it: the prefetch fails (the peer answers 404), and a miss right after queues nothing.
             Assert.Null(rules.TryGet(missing));

@@ -309,9 +309,10 @@ public sealed class Miner
 
 /// <summary>
 /// Serves a miner's blobs by commitment from its chunk store: q by the update root, the trace by the trace root,
-/// and state j by the hash of trace leaf j. The store keeps full states only every <see cref="CheckpointInterval"/>
-/// steps (and at any state that the honest step function would not produce); the others are recomputed on
-/// demand: storage ⌈(H+1)/P⌉·(1+b)·4·n bytes for n parameters and b optimiser buffers instead of (H+1)·(1+b)·4·n.
+/// state j by the hash of trace leaf j, and the earlier trace its state 0 carries from (<see cref="CarryFrom"/>). The
+/// store keeps full states only every <see cref="CheckpointInterval"/> steps, at state H, and at any state that the
+/// honest step function would not produce; the others are recomputed on demand: storage about ⌈(H+1)/P⌉·(1+b)·4·n
+/// bytes for n parameters and b optimiser buffers instead of (H+1)·(1+b)·4·n.
 /// </summary>
 public sealed class MinerBlobServer : IChunkSource, IServingClock
 {

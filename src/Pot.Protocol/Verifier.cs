@@ -308,19 +308,18 @@ public sealed class Verifier
             {
                 return Reject(CheckKind.TraceStart, startProof, task.CarryOptimizer ? "state 0 is not fresh and the miner has no accepted submission to carry from" : "state 0 is not θ_r with fresh optimiser state");
             }
-            byte[]? carryBlob = c.Blobs.TryGet(carryRoot);
+            if (c.Blobs.TryGet(carryRoot) is not { } carryBlob)
+            {
+                return Reject(CheckKind.Availability, null, $"the trace of the last accepted submission ({Hex.Encode(carryRoot)[..12]}), which state 0 carries from, is not served");
+            }
             byte[][] carryTrace;
             try
             {
-                carryTrace = carryBlob is null ? [] : TrainingState.DecodeTrace(carryBlob, h + 1, carryRoot);
+                carryTrace = TrainingState.DecodeTrace(carryBlob, h + 1, carryRoot);
             }
             catch (PotFormatException e)
             {
                 return Reject(CheckKind.Availability, null, "the trace carried from is malformed: " + e.Message);
-            }
-            if (carryBlob is null)
-            {
-                return Reject(CheckKind.Availability, null, $"the trace of the last accepted submission ({Hex.Encode(carryRoot)[..12]}), which state 0 carries from, is not served");
             }
             if (!trace[0].AsSpan().SequenceEqual(TrainingState.CarriedStartLeaf(c.Start.ModelRoot, carryTrace[h])))
             {

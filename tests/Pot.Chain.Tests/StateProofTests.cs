@@ -75,4 +75,24 @@ public class StateProofTests
         Assert.Throws<PotFormatException>(() => StateProof.Decode([.. proof.Encode(), 0]));
         Assert.Throws<KeyNotFoundException>(() => net.Ledger.State.Prove([0xEE]));
     }
+
+    // Proves the last-accepted record (state key 0A, written at finalization for the carried optimiser state) round-trips
+    // canonically, its key orders by task then miner, and truncated or padded bytes are refused with the field named.
+    [Fact]
+    public void LastAcceptedRecordRoundTripsAndRefusesMalformedBytes()
+    {
+        var record = new LastAccepted(300, Enumerable.Range(0, 32).Select(i => (byte)i).ToArray(), Enumerable.Range(100, 32).Select(i => (byte)i).ToArray());
+        byte[] bytes = record.Encode();
+        Assert.Equal(2 + 32 + 32, bytes.Length); // varint 300 is two bytes
+        var back = LastAccepted.Decode(bytes);
+        Assert.Equal(300UL, back.Round);
+        Assert.Equal(record.SubmissionId, back.SubmissionId);
+        Assert.Equal(record.TraceRoot, back.TraceRoot);
+        Assert.Contains("trace root", Assert.Throws<PotFormatException>(() => LastAccepted.Decode(bytes[..^1])).Message, StringComparison.Ordinal);
+        Assert.Throws<PotFormatException>(() => LastAccepted.Decode([.. bytes, 0]));
+        byte[] miner = new byte[20];
+        byte[] key = StateKeys.LastAccepted(5, miner);
+        Assert.Equal(new byte[] { 0x0A, 0, 0, 0, 0, 0, 0, 0, 5 }.Concat(miner), key);
+        Assert.True(ByteOrder.Compare(key, StateKeys.LastAccepted(6, miner)) < 0);
+    }
 }

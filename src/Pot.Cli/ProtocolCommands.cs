@@ -26,10 +26,11 @@ public static class ProtocolCommands
         var seed = new Option<ulong>("--seed") { Description = "Seed of the simulated keys (and so of every beacon).", DefaultValueFactory = _ => 1UL };
         var dataDir = new Option<string?>("--data-dir") { Description = "Directory for the RocksDB stores (chain, one chunk store per miner and per validator); kept afterwards. Default: a temporary directory, deleted at the end." };
         var evalRows = new Option<int?>("--eval-rows") { Description = "Rows of each usefulness / own-data evaluation batch (default 32; 128 for tiny)." };
+        var carry = new Option<bool>("--carry-optimizer") { Description = "Miners carry their AdamW state (moments, step count) from their last accepted submission into the next round; verifiers check the link (ProtocolTask.CarryOptimizer, docs/protocol.md §1a)." };
         var json = new Option<bool>("--json") { Description = "The last stdout line is one JSON object with the totals (rounds, initialLoss, finalLoss, initialAccuracy, finalAccuracy, accepted, rejected, slashedHonest, slashedCheaters, cheatersUndetected, verifierCpuSeconds, minerCpuSeconds, and more)." };
         var command = new Command("protocol", "Simulate Proof-of-Training rounds in one process on the real chain: a genesis and a create-task transaction, blocks built by the ledger and committed with certificates signed by every validator into a RocksDB chain store; miners train and commit (RocksDB chunk stores), verifiers check and attest, fraud proofs are judged by the chain's protocol rules, rounds finalize, the primary aggregates and validators spot-check it. Exit code 1 when an honest party was slashed or the chain refused a transaction the harness expected to apply.")
         {
-            validators, minersOpt, cheaters, rounds, task, innerSteps, lazy, malicious, seed, dataDir, evalRows, json,
+            validators, minersOpt, cheaters, rounds, task, innerSteps, lazy, malicious, seed, dataDir, evalRows, carry, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -43,6 +44,7 @@ public static class ProtocolCommands
             {
                 protocolTask = protocolTask with { EvalBatchSize = rows };
             }
+            protocolTask = protocolTask with { CarryOptimizer = r.GetValue(carry) };
             var cheating = ProtocolSimulation.ParseCheaters(r.GetValue(cheaters)!);
             int total = r.GetValue(minersOpt);
             if (cheating.Count > total)

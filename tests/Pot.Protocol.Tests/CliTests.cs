@@ -38,6 +38,16 @@ public sealed class CliTests
         Assert.Equal(2, (int)json["slashedCheaters"]!);
         Assert.Equal(0, (int)json["cheatersUndetected"]!);
         Assert.True((double)json["finalLoss"]! < (double)json["initialLoss"]!);
+
+        // --carry-optimizer: the same run with carried AdamW state; honest work is still accepted and the cheater still slashed,
+        // and the training differs (the honest miners' rounds after the first start from their carried state).
+        var (cexit, cout, cerr) = Pot("simulate", "protocol", "--task", "tiny", "--miners", "3", "--cheaters", "false-loss", "--rounds", "2", "--carry-optimizer", "--json");
+        Assert.True(cexit == 0, cerr);
+        var carried = JsonNode.Parse(cout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!.AsObject();
+        Assert.Equal(0, (int)carried["slashedHonest"]!);
+        Assert.Equal(2, (int)carried["slashedCheaters"]!);
+        Assert.Equal((int)json["accepted"]!, (int)carried["accepted"]!);
+        Assert.NotEqual((double)json["finalLoss"]!, (double)carried["finalLoss"]!);
     }
 
     [Fact]

@@ -90,11 +90,15 @@ public static class ExperimentCommands
         {
             Description = "Protocol arms with ProtocolTask.CarryOptimizer: each miner carries its AdamW state (moments, step count) from its last accepted submission into the next round, checked by the verifiers, instead of restarting it every round.",
         };
+        var innerLr = new Option<float?>("--inner-lr")
+        {
+            Description = "Peak inner learning rate of the protocol arms' miners (default: the task's, e.g. 0.002 for kjv); the centralized run and the ablation keep the task's rate. Larger rates are what large-batch training needs: N miners at equal compute are N times fewer sequential steps of N times the batch.",
+        };
         var output = OutOption();
         var json = JsonOption();
         var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
         {
-            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, carry, jobs, ablation, output, json,
+            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, carry, innerLr, jobs, ablation, output, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -122,9 +126,15 @@ public static class ExperimentCommands
             };
             var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta, OuterMomentum = mu, CarryOptimizer = r.GetValue(carry) };
             baseTask.Validate();
+            float? protocolLr = r.GetValue(innerLr);
+            if (protocolLr is float plr)
+            {
+                (baseTask with { Training = baseTask.Training with { LearningRate = plr } }).Training.Validate();
+            }
             var options = new QualityOptions
             {
                 Task = baseTask, Budget = b, Miners = ns, InnerSteps = hs, CurvePoints = Math.Max(1, r.GetValue(points)), RoundSchedule = roundSchedule,
+                ProtocolLearningRate = protocolLr,
             };
             bool asJson = r.GetValue(json);
             void Say(string line)
@@ -152,6 +162,7 @@ public static class ExperimentCommands
             {
                 ["task"] = taskName, ["budget"] = b, ["outer"] = r.GetValue(outer), ["outerLearningRate"] = eta, ["outerMomentum"] = mu,
                 ["schedule"] = r.GetValue(schedule), ["carryOptimizer"] = baseTask.CarryOptimizer,
+                ["learningRate"] = baseTask.Training.LearningRate, ["innerLearningRate"] = protocolLr ?? baseTask.Training.LearningRate,
                 ["centralized"] = CurveJson(central),
                 ["protocol"] = new JsonArray(runs.Select(x => (JsonNode)new JsonObject
                 {
@@ -243,7 +254,10 @@ public static class ExperimentCommands
             : string.Create(Inv, $"outer Nesterov η = {o.Task.OuterLearningRate}, μ = {o.Task.OuterMomentum}");
         string schedule = o.RoundSchedule ? "the task's learning-rate schedule spread over each arm's rounds" : "constant inner learning rate";
         string optimizerState = o.Task.CarryOptimizer ? "miners carry their AdamW state across rounds" : "AdamW restarts every round";
-        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md); protocol: {outer}, {schedule}, {optimizerState}. Centralized: held-out loss {LossText(c.Loss)}{Acc(c.Accuracy)}. Target: accuracy ≥ {QualityExperiment.TargetAccuracyRatio:P0} of centralized and loss ≤ {QualityExperiment.TargetLossRatio:0.00} × centralized.\n\n");
+        string rate = o.ProtocolLearningRate is float plr
+            ? string.Create(Inv, $"peak inner learning rate {plr} (centralized: the task's {o.Task.Training.LearningRate})")
+            : string.Create(Inv, $"peak learning rate {o.Task.Training.LearningRate} (the task's)");
+        sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md); protocol: {outer}, {schedule}, {optimizerState}, {rate}. Centralized: held-out loss {LossText(c.Loss)}{Acc(c.Accuracy)}. Target: accuracy ≥ {QualityExperiment.TargetAccuracyRatio:P0} of centralized and loss ≤ {QualityExperiment.TargetLossRatio:0.00} × centralized.\n\n");
         sb.Append("| N | H | rounds | held-out loss | loss vs centralized | accuracy | accuracy ratio | target | accepted / rejected | verifier / miner CPU |\n");
         sb.Append("|---|---|---|---|---|---|---|---|---|---|\n");
         foreach (var r in runs)

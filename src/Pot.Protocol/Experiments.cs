@@ -317,6 +317,12 @@ public sealed record QualityOptions
     /// </summary>
     public bool RoundSchedule { get; init; } = true;
 
+    /// <summary>
+    /// The peak inner learning rate of the protocol arms' miners, or null (default) for the task's own
+    /// (<see cref="TrainingConfig.LearningRate"/>). The centralized run and the ablation always use the task's rate: the
+    /// option asks whether N miners at equal compute do better with a larger rate, as large-batch training does.
+    /// </summary>
+    public float? ProtocolLearningRate { get; init; }
 }
 
 /// <summary>Centralized training versus the protocol at equal total compute.</summary>
@@ -447,7 +453,11 @@ public static class QualityExperiment
             throw new ArgumentException($"need N, H and the budget positive, got N = {miners}, H = {innerSteps}, budget = {o.Budget}");
         }
         int rounds = Math.Max(1, o.Budget / (miners * innerSteps));
-        var task = o.Task with { InnerSteps = innerSteps, ScheduleRounds = o.RoundSchedule ? rounds : 0 };
+        var task = o.Task with
+        {
+            InnerSteps = innerSteps, ScheduleRounds = o.RoundSchedule ? rounds : 0,
+            Training = o.ProtocolLearningRate is float lr ? o.Task.Training with { LearningRate = lr } : o.Task.Training,
+        };
         int every = Math.Max(1, rounds / Math.Max(1, o.CurvePoints));
         var report = ProtocolSimulation.Run(new SimulationOptions
         {

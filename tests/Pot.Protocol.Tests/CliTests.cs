@@ -99,8 +99,8 @@ public sealed class CliTests
     public void ExperimentQualityIsTheSameWithOneOrTwoJobsAndJudgesTheTarget()
     {
         // Proves: `pot experiment quality` gives the same bits with --jobs 1 and --jobs 2 (each arm is deterministic and
-        // single-threaded), ablation arms included, writes the target column, the schedule and the ablation table, and a bad --schedule is a usage
-        // error (exit 2) that writes nothing.
+        // single-threaded), ablation arms included, writes the target column, the schedule and the ablation table, and a bad --schedule or
+        // --inner-lr is a usage error (exit 2) that writes nothing.
         string dir = Path.Combine(Path.GetTempPath(), "pot-quality-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -113,6 +113,7 @@ public sealed class CliTests
                 Assert.True(exit == 0, stderr);
                 var json = JsonNode.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!.AsObject();
                 Assert.Equal("rounds", (string)json["schedule"]!);
+                Assert.Equal((float)json["learningRate"]!, (float)json["innerLearningRate"]!);
                 var arms = json["protocol"]!.AsArray();
                 Assert.Equal([1, 2], arms.Select(a => (int)a!["miners"]!));
                 Assert.Equal([12, 6], arms.Select(a => (int)a!["rounds"]!));
@@ -132,6 +133,10 @@ public sealed class CliTests
             var (code, _, err) = Pot("experiment", "quality", "--task", "tiny", "--schedule", "cosine", "--out", bad);
             Assert.Equal(2, code);
             Assert.Contains("--schedule", err, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(bad));
+            (code, _, err) = Pot("experiment", "quality", "--task", "tiny", "--inner-lr", "0", "--out", bad);
+            Assert.Equal(2, code);
+            Assert.Contains("learning rate 0 must be positive", err, StringComparison.Ordinal);
             Assert.False(Directory.Exists(bad));
         }
         finally

@@ -183,6 +183,22 @@ public sealed class ExperimentTests
     }
 
     [Fact]
+    public void TheProtocolLearningRateChangesTheMinersOnlyAndTheTasksOwnRateIsTheDefault()
+    {
+        var o = new QualityOptions { Task = ProtocolTask.Tiny(), Budget = 40, CurvePoints = 1, EvaluationBatches = 2 };
+        float own = o.Task.Training.LearningRate;
+        var byDefault = QualityExperiment.Protocol(o, 2, 4);
+        var named = QualityExperiment.Protocol(o with { ProtocolLearningRate = own }, 2, 4);
+        var doubled = QualityExperiment.Protocol(o with { ProtocolLearningRate = 2 * own }, 2, 4);
+        // Naming the task's own rate is the default, bit for bit; another rate trains another model.
+        Assert.Equal(byDefault.Final.Loss, named.Final.Loss);
+        Assert.NotEqual(byDefault.Final.Loss, doubled.Final.Loss);
+        Assert.Equal(5 * 2, doubled.Accepted + doubled.Rejected);
+        // The centralized run keeps the task's rate whatever the protocol arms use.
+        Assert.Equal(QualityExperiment.Centralized(o)[^1].Loss, QualityExperiment.Centralized(o with { ProtocolLearningRate = 2 * own })[^1].Loss);
+    }
+
+    [Fact]
     public void TheQualityTargetNeedsBothTheAccuracyRatioAndTheLossRatio()
     {
         var central = new CurvePoint(1600, 0.5, 0.80);

@@ -94,11 +94,15 @@ public static class ExperimentCommands
         {
             Description = "Peak inner learning rate of the protocol arms' miners (default: the task's, e.g. 0.002 for kjv); the centralized run and the ablation keep the task's rate. Larger rates are what large-batch training needs: N miners at equal compute are N times fewer sequential steps of N times the batch.",
         };
+        var largeBatch = new Option<bool>("--large-batch")
+        {
+            Description = "Also run, for each N > 1, the large-batch reference without the chain: centralized training with N times the task's batch for budget/N steps at the protocol's inner rate (exact gradient averaging over N miners every step: the best any data-parallel scheme reaches at equal compute).",
+        };
         var output = OutOption();
         var json = JsonOption();
         var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
         {
-            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, carry, innerLr, jobs, ablation, output, json,
+            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, carry, innerLr, jobs, ablation, largeBatch, output, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -129,7 +133,7 @@ public static class ExperimentCommands
             float? protocolLr = r.GetValue(innerLr);
             if (protocolLr is float plr)
             {
-                (baseTask with { Training = baseTask.Training with { LearningRate = plr } }).Training.Validate();
+                (baseTask with { Training = baseTask.Training with { LearningRate = plr } }).Validate();
             }
             var options = new QualityOptions
             {
@@ -153,6 +157,8 @@ public static class ExperimentCommands
             var results = new QualityRun?[arms.Length];
             var ablations = r.GetValue(ablation) ? hs.SelectMany(h => new[] { (H: h, Quantize: false), (H: h, Quantize: true) }).ToArray() : [];
             var ablationResults = new AblationRun?[ablations.Length];
+            int[] largeBatches = r.GetValue(largeBatch) ? ns.Where(n => n > 1).Distinct().ToArray() : [];
+            var largeBatchResults = new LargeBatchRun?[largeBatches.Length];
             IReadOnlyList<CurvePoint> central = [];
             var gate = new object();
             string dir = r.GetValue(output)!;
@@ -179,17 +185,35 @@ public static class ExperimentCommands
                     ["finalLoss"] = x.Final.Loss, ["finalAccuracy"] = x.Final.Accuracy, ["lossRatio"] = QualityExperiment.LossRatio(x.Final, central[^1]),
                     ["curve"] = CurveJson(x.Curve),
                 }).ToArray()),
+                ["largeBatch"] = new JsonArray(largeBatchResults.OfType<LargeBatchRun>().Select(x => (JsonNode)new JsonObject
+                {
+                    ["miners"] = x.Miners, ["batchSize"] = x.BatchSize, ["steps"] = x.Steps, ["learningRate"] = x.LearningRate,
+                    ["finalLoss"] = x.Final.Loss, ["finalAccuracy"] = x.Final.Accuracy, ["lossRatio"] = QualityExperiment.LossRatio(x.Final, central[^1]),
+                    ["curve"] = CurveJson(x.Curve),
+                }).ToArray()),
             };
             // The table and the JSON are rewritten as each arm finishes (a long run that stops early keeps what it measured).
             void WritePartial()
             {
                 if (central.Count == 0) return;
                 var done = results.OfType<QualityRun>().ToList();
-                File.WriteAllText(stem + ".md", QualityMarkdown(options, central, done, ablationResults.OfType<AblationRun>().ToList()));
+                File.WriteAllText(stem + ".md", QualityMarkdown(options, central, done, ablationResults.OfType<AblationRun>().ToList(), largeBatchResults.OfType<LargeBatchRun>().ToList()));
                 File.WriteAllText(stem + ".json", Result(done).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             }
-            Parallel.For(-1, arms.Length + ablations.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
+            Parallel.For(-1, arms.Length + ablations.Length + largeBatches.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, i =>
             {
+                if (i >= arms.Length + ablations.Length)
+                {
+                    int k = i - arms.Length - ablations.Length;
+                    var large = QualityExperiment.LargeBatch(options, largeBatches[k]);
+                    lock (gate)
+                    {
+                        largeBatchResults[k] = large;
+                        Say(string.Create(Inv, $"large batch N={large.Miners} (batch {large.BatchSize}, {large.Steps} steps): held-out loss {LossText(large.Final.Loss)}{Acc(large.Final.Accuracy)}"));
+                        WritePartial();
+                    }
+                    return;
+                }
                 if (i >= arms.Length)
                 {
                     var (h, quantize) = ablations[i - arms.Length];
@@ -223,7 +247,7 @@ public static class ExperimentCommands
             });
             var all = results.OfType<QualityRun>().ToList();
             WritePartial();
-            ExperimentPlots.Quality(stem + ".png", taskName, central, all, ablationResults.OfType<AblationRun>().ToList());
+            ExperimentPlots.Quality(stem + ".png", taskName, central, all, ablationResults.OfType<AblationRun>().ToList(), largeBatchResults.OfType<LargeBatchRun>().ToList());
             var result = Result(all);
             Say($"wrote {stem}.md, {stem}.json, {stem}.png");
             if (asJson)
@@ -245,7 +269,7 @@ public static class ExperimentCommands
     private static JsonArray CurveJson(IEnumerable<CurvePoint> curve) =>
         new(curve.Select(p => (JsonNode)new JsonObject { ["steps"] = p.Steps, ["loss"] = p.Loss, ["accuracy"] = p.Accuracy }).ToArray());
 
-    private static string QualityMarkdown(QualityOptions o, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs, IReadOnlyList<AblationRun> ablation)
+    private static string QualityMarkdown(QualityOptions o, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs, IReadOnlyList<AblationRun> ablation, IReadOnlyList<LargeBatchRun> largeBatch)
     {
         var c = central[^1];
         var sb = new StringBuilder();
@@ -274,6 +298,15 @@ public static class ExperimentCommands
             foreach (var a in ablation)
             {
                 sb.Append(Inv, $"| {a.InnerSteps} | {a.Label} | {LossText(a.Final.Loss)} | {VersusCentralized(a.Final, c)} | {(a.Final.Accuracy is double x ? x.ToString("P1", Inv) : "—")} |\n");
+            }
+        }
+        if (largeBatch.Count > 0)
+        {
+            sb.Append("\nLarge-batch reference without the chain: centralized training with N times the batch for budget / N steps (exact gradient averaging over N miners every step, the best a data-parallel scheme reaches at equal compute).\n\n");
+            sb.Append("| N | batch | steps | peak rate | held-out loss | loss vs centralized | accuracy |\n|---|---|---|---|---|---|---|\n");
+            foreach (var l in largeBatch)
+            {
+                sb.Append(Inv, $"| {l.Miners} | {l.BatchSize} | {l.Steps} | {l.LearningRate} | {LossText(l.Final.Loss)} | {VersusCentralized(l.Final, c)} | {(l.Final.Accuracy is double x ? x.ToString("P1", Inv) : "—")} |\n");
             }
         }
         return sb.ToString();

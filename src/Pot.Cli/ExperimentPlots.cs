@@ -22,7 +22,8 @@ public static class ExperimentPlots
     /// <param name="central">Centralized curve.</param>
     /// <param name="runs">Protocol runs.</param>
     /// <param name="ablation">Single-miner ablation arms (dashed), if any.</param>
-    public static void Quality(string path, string task, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs, IReadOnlyList<AblationRun>? ablation = null)
+    /// <param name="largeBatch">Large-batch reference arms (dotted), if any.</param>
+    public static void Quality(string path, string task, IReadOnlyList<CurvePoint> central, IReadOnlyList<QualityRun> runs, IReadOnlyList<AblationRun>? ablation = null, IReadOnlyList<LargeBatchRun>? largeBatch = null)
     {
         ArgumentNullException.ThrowIfNull(central);
         ArgumentNullException.ThrowIfNull(runs);
@@ -40,6 +41,12 @@ public static class ExperimentPlots
             var s = plot.Add.Scatter(arm.Curve.Select(p => (double)p.Steps).ToArray(), arm.Curve.Select(p => p.Loss).ToArray());
             s.LegendText = "ablation: " + arm.Label;
             s.LinePattern = LinePattern.Dashed;
+        }
+        foreach (var arm in largeBatch ?? [])
+        {
+            var s = plot.Add.Scatter(arm.Curve.Select(p => (double)p.Steps).ToArray(), arm.Curve.Select(p => p.Loss).ToArray());
+            s.LegendText = $"{arm.Miners}× batch (exact averaging of N={arm.Miners})";
+            s.LinePattern = LinePattern.Dotted;
         }
         plot.Title($"{task}: held-out loss at equal total compute");
         plot.XLabel("training steps (all miners together)");

@@ -289,6 +289,18 @@ public sealed record AblationRun(int InnerSteps, bool Quantized, int Rounds, IRe
     public string Label => Quantized ? $"AdamW restart every {InnerSteps} + 4-bit update" : $"AdamW restart every {InnerSteps}";
 }
 
+/// <summary>One arm of the large-batch reference (<see cref="QualityExperiment.LargeBatch"/>).</summary>
+/// <param name="Miners">N: the batch is N times the task's.</param>
+/// <param name="BatchSize">Examples per step.</param>
+/// <param name="Steps">⌊budget / N⌋.</param>
+/// <param name="LearningRate">Peak learning rate.</param>
+/// <param name="Curve">Held-out loss by total steps (steps × N).</param>
+public sealed record LargeBatchRun(int Miners, int BatchSize, int Steps, float LearningRate, IReadOnlyList<CurvePoint> Curve)
+{
+    /// <summary>The last evaluation.</summary>
+    public CurvePoint Final => Curve[^1];
+}
+
 /// <summary>Options of the quality experiment.</summary>
 public sealed record QualityOptions
 {
@@ -337,30 +349,59 @@ public static class QualityExperiment
         return Train(o);
     }
 
-    // One trainer over the budget with the task's schedule, evaluated CurvePoints times; afterEachStep, given the trainer
-    // before its first step, returns what runs after every step (before that step's evaluation).
-    private static List<CurvePoint> Train(QualityOptions o, Func<Trainer, Action>? afterEachStep = null)
+    // One trainer over config.Steps steps with its schedule, evaluated CurvePoints times, each point at (steps × stepScale): the
+    // compute axis of the other arms; afterEachStep, given the trainer before its first step, returns what runs after every step
+    // (before that step's evaluation).
+    private static List<CurvePoint> Train(QualityOptions o, TrainingConfig config, int stepScale, Func<Trainer, Action>? afterEachStep = null)
     {
-        var trainer = Trainer.Create(o.Task.Training with { Steps = o.Budget });
+        var trainer = Trainer.Create(config);
         var after = afterEachStep?.Invoke(trainer);
         var curve = new List<CurvePoint>();
         void Evaluate()
         {
             var e = trainer.Trainable.Evaluate(Parallelism.Single, o.EvaluationBatches);
-            curve.Add(new CurvePoint(trainer.Step, e.ValidationLoss, e.Accuracy));
+            curve.Add(new CurvePoint((long)trainer.Step * stepScale, e.ValidationLoss, e.Accuracy));
         }
         Evaluate();
-        int every = Math.Max(1, o.Budget / Math.Max(1, o.CurvePoints));
-        while (trainer.Step < o.Budget)
+        int every = Math.Max(1, config.Steps / Math.Max(1, o.CurvePoints));
+        while (trainer.Step < config.Steps)
         {
             trainer.TrainStep(Parallelism.Single);
             after?.Invoke();
-            if (trainer.Step % every == 0 || trainer.Step == o.Budget)
+            if (trainer.Step % every == 0 || trainer.Step == config.Steps)
             {
                 Evaluate();
             }
         }
         return curve;
+    }
+
+    private static List<CurvePoint> Train(QualityOptions o, Func<Trainer, Action>? afterEachStep = null) =>
+        Train(o, o.Task.Training with { Steps = o.Budget }, 1, afterEachStep);
+
+    /// <summary>
+    /// The large-batch reference of N miners: centralized training with N times the task's batch for ⌊budget / N⌋ steps (at least
+    /// one), at the protocol arms' peak rate (<see cref="QualityOptions.ProtocolLearningRate"/>, else the task's) and the task's
+    /// warm-up, so its schedule is the one the round schedule gives the protocol arms (budget / N schedule steps). It is exact
+    /// gradient averaging over N miners at every step, the best any data-parallel scheme reaches at equal compute; its curve is
+    /// on the same axis as the others (steps × N).
+    /// </summary>
+    /// <param name="o">Options.</param>
+    /// <param name="miners">N.</param>
+    /// <returns>The run.</returns>
+    public static LargeBatchRun LargeBatch(QualityOptions o, int miners)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (miners < 1 || o.Budget < 1)
+        {
+            throw new ArgumentException($"need N and the budget positive, got N = {miners}, budget = {o.Budget}");
+        }
+        var config = o.Task.Training with
+        {
+            BatchSize = checked(o.Task.Training.BatchSize * miners), Steps = Math.Max(1, o.Budget / miners),
+            LearningRate = o.ProtocolLearningRate ?? o.Task.Training.LearningRate,
+        };
+        return new LargeBatchRun(miners, config.BatchSize, config.Steps, config.LearningRate, Train(o, config, miners));
     }
 
     /// <summary>Accuracy ratio of the target (docs/results.md §1): the protocol's held-out accuracy at least this fraction of centralized.</summary>

@@ -99,7 +99,7 @@ public sealed class CliTests
     public void ExperimentQualityIsTheSameWithOneOrTwoJobsAndJudgesTheTarget()
     {
         // Proves: `pot experiment quality` gives the same bits with --jobs 1 and --jobs 2 (each arm is deterministic and
-        // single-threaded), ablation arms included, writes the target column, the schedule and the ablation table, and a bad --schedule or
+        // single-threaded), ablation and large-batch arms included, writes the target column, the schedule and the ablation table, and a bad --schedule or
         // --inner-lr is a usage error (exit 2) that writes nothing.
         string dir = Path.Combine(Path.GetTempPath(), "pot-quality-" + Guid.NewGuid().ToString("N"));
         try
@@ -109,7 +109,7 @@ public sealed class CliTests
             {
                 string outDir = Path.Combine(dir, jobs);
                 var (exit, stdout, stderr) = Pot("experiment", "quality", "--task", "tiny", "--budget", "48", "--miners", "1,2", "--inner-steps", "4",
-                    "--curve-points", "2", "--jobs", jobs, "--ablation", "--out", outDir, "--json");
+                    "--curve-points", "2", "--jobs", jobs, "--ablation", "--large-batch", "--out", outDir, "--json");
                 Assert.True(exit == 0, stderr);
                 var json = JsonNode.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!.AsObject();
                 Assert.Equal("rounds", (string)json["schedule"]!);
@@ -120,12 +120,15 @@ public sealed class CliTests
                 var ablation = json["ablation"]!.AsArray();
                 Assert.Equal([false, true], ablation.Select(a => (bool)a!["quantized"]!));
                 Assert.All(ablation, a => Assert.Equal(4, (int)a!["innerSteps"]!));
+                var large = Assert.Single(json["largeBatch"]!.AsArray())!;
+                Assert.Equal((2, 16, 24), ((int)large["miners"]!, (int)large["batchSize"]!, (int)large["steps"]!));
                 finals.Add(string.Join(";", arms.Select(a => $"{(double)a!["finalLoss"]!:R}/{(bool)a["meetsTarget"]!}")) + "|" + (double)json["centralized"]!.AsArray()[^1]!["loss"]!
-                    + "|" + string.Join(";", ablation.Select(a => $"{(double)a!["finalLoss"]!:R}")));
+                    + "|" + string.Join(";", ablation.Select(a => $"{(double)a!["finalLoss"]!:R}")) + "|" + (double)large["finalLoss"]!);
                 string table = File.ReadAllText(Path.Combine(outDir, "quality-tiny.md"));
                 Assert.Contains("learning-rate schedule spread over each arm's rounds", table, StringComparison.Ordinal);
                 Assert.Contains("| target |", table, StringComparison.Ordinal);
                 Assert.Contains("| 4 | AdamW restart every 4 + 4-bit update |", table, StringComparison.Ordinal);
+                Assert.Contains("| 2 | 16 | 24 |", table, StringComparison.Ordinal);
             }
             Assert.Equal(finals[0], finals[1]);
 

@@ -199,6 +199,21 @@ public sealed class ExperimentTests
     }
 
     [Fact]
+    public void TheLargeBatchReferenceIsCentralizedTrainingWithNTimesTheBatchForBudgetOverNSteps()
+    {
+        var o = new QualityOptions { Task = ProtocolTask.Tiny(), Budget = 48, CurvePoints = 4, EvaluationBatches = 2 };
+        // N = 1 is the centralized run itself, bit for bit, every point of the curve.
+        var one = QualityExperiment.LargeBatch(o, 1);
+        Assert.Equal(QualityExperiment.Centralized(o), one.Curve);
+        // N = 3: three times the batch for a third of the steps, on the compute axis of the other arms, at the protocol's rate.
+        var three = QualityExperiment.LargeBatch(o with { ProtocolLearningRate = 0.02f }, 3);
+        Assert.Equal((3 * o.Task.Training.BatchSize, 16, 0.02f), (three.BatchSize, three.Steps, three.LearningRate));
+        Assert.Equal([0L, 12, 24, 36, 48], three.Curve.Select(p => p.Steps));
+        Assert.NotEqual(one.Final.Loss, three.Final.Loss);
+        Assert.Throws<ArgumentException>(() => QualityExperiment.LargeBatch(o, 0));
+    }
+
+    [Fact]
     public void TheQualityTargetNeedsBothTheAccuracyRatioAndTheLossRatio()
     {
         var central = new CurvePoint(1600, 0.5, 0.80);

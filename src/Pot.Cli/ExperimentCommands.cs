@@ -90,9 +90,13 @@ public static class ExperimentCommands
         {
             Description = "Protocol arms with ProtocolTask.CarryOptimizer: each miner carries its AdamW state (moments, step count) from its last accepted submission into the next round, checked by the verifiers, instead of restarting it every round.",
         };
+        var lr = new Option<float?>("--lr")
+        {
+            Description = "Peak learning rate of the task, for every arm (default: the task's documented rate, e.g. 0.002 for kjv, 0.003 for addition).",
+        };
         var innerLr = new Option<float?>("--inner-lr")
         {
-            Description = "Peak inner learning rate of the protocol arms' miners (default: the task's, e.g. 0.002 for kjv); the centralized run and the ablation keep the task's rate. Larger rates are what large-batch training needs: N miners at equal compute are N times fewer sequential steps of N times the batch.",
+            Description = "Peak inner learning rate of the protocol arms' miners and of the large-batch reference (default: --lr); the centralized run and the ablation keep --lr. Larger rates are what large-batch training needs: N miners at equal compute are N times fewer sequential steps of N times the batch.",
         };
         var largeBatch = new Option<bool>("--large-batch")
         {
@@ -102,7 +106,7 @@ public static class ExperimentCommands
         var json = JsonOption();
         var command = new Command("quality", "Centralized training vs the protocol at equal total compute: for each N (miners) and H (inner steps) the protocol runs ⌊budget/(N·H)⌋ rounds with honest miners on the real chain; held-out loss and accuracy along the way; writes quality-<task>.md, .json and .png.")
         {
-            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, carry, innerLr, jobs, ablation, largeBatch, output, json,
+            task, budget, miners, inner, points, outer, outerLr, outerMomentum, schedule, carry, lr, innerLr, jobs, ablation, largeBatch, output, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -129,6 +133,10 @@ public static class ExperimentCommands
                 var other => throw new ArgumentException($"--schedule: expected rounds or constant, got '{other}'"),
             };
             var baseTask = (taskName == "tiny" ? ProtocolTask.Tiny() : ProtocolTask.Default(taskName)) with { Outer = outerOptimizer, OuterLearningRate = eta, OuterMomentum = mu, CarryOptimizer = r.GetValue(carry) };
+            if (r.GetValue(lr) is float taskLr)
+            {
+                baseTask = baseTask with { Training = baseTask.Training with { LearningRate = taskLr } };
+            }
             baseTask.Validate();
             float? protocolLr = r.GetValue(innerLr);
             if (protocolLr is float plr)
@@ -279,8 +287,8 @@ public static class ExperimentCommands
         string schedule = o.RoundSchedule ? "the task's learning-rate schedule spread over each arm's rounds" : "constant inner learning rate";
         string optimizerState = o.Task.CarryOptimizer ? "miners carry their AdamW state across rounds" : "AdamW restarts every round";
         string rate = o.ProtocolLearningRate is float plr
-            ? string.Create(Inv, $"peak inner learning rate {plr} (centralized: the task's {o.Task.Training.LearningRate})")
-            : string.Create(Inv, $"peak learning rate {o.Task.Training.LearningRate} (the task's)");
+            ? string.Create(Inv, $"peak inner learning rate {plr} (centralized: {o.Task.Training.LearningRate})")
+            : string.Create(Inv, $"peak learning rate {o.Task.Training.LearningRate} (every arm)");
         sb.Append(Inv, $"Task `{o.Task.Id}`, budget {o.Budget} training steps per arm (batch as in docs/engine.md); protocol: {outer}, {schedule}, {optimizerState}, {rate}. Centralized: held-out loss {LossText(c.Loss)}{Acc(c.Accuracy)}. Target: accuracy ≥ {QualityExperiment.TargetAccuracyRatio:P0} of centralized and loss ≤ {QualityExperiment.TargetLossRatio:0.00} × centralized.\n\n");
         sb.Append("| N | H | rounds | held-out loss | loss vs centralized | accuracy | accuracy ratio | target | accepted / rejected | verifier / miner CPU |\n");
         sb.Append("|---|---|---|---|---|---|---|---|---|---|\n");

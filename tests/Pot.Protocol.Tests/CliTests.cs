@@ -132,15 +132,27 @@ public sealed class CliTests
             }
             Assert.Equal(finals[0], finals[1]);
 
+            // --lr moves every arm (the centralized run included), --inner-lr the protocol's miners only.
+            var (lexit, lout, lerr) = Pot("experiment", "quality", "--task", "tiny", "--budget", "48", "--miners", "2", "--inner-steps", "4",
+                "--curve-points", "1", "--lr", "0.01", "--inner-lr", "0.02", "--out", Path.Combine(dir, "lr"), "--json");
+            Assert.True(lexit == 0, lerr);
+            var ljson = JsonNode.Parse(lout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!.AsObject();
+            Assert.Equal((0.01f, 0.02f), ((float)ljson["learningRate"]!, (float)ljson["innerLearningRate"]!));
+            Assert.NotEqual(finals[0].Split('|')[1], ((double)ljson["centralized"]!.AsArray()[^1]!["loss"]!).ToString());
+            Assert.Contains("peak inner learning rate 0.02 (centralized: 0.01)", File.ReadAllText(Path.Combine(dir, "lr", "quality-tiny.md")), StringComparison.Ordinal);
+
             string bad = Path.Combine(dir, "bad");
             var (code, _, err) = Pot("experiment", "quality", "--task", "tiny", "--schedule", "cosine", "--out", bad);
             Assert.Equal(2, code);
             Assert.Contains("--schedule", err, StringComparison.Ordinal);
             Assert.False(Directory.Exists(bad));
-            (code, _, err) = Pot("experiment", "quality", "--task", "tiny", "--inner-lr", "0", "--out", bad);
-            Assert.Equal(2, code);
-            Assert.Contains("learning rate 0 must be positive", err, StringComparison.Ordinal);
-            Assert.False(Directory.Exists(bad));
+            foreach (string option in new[] { "--inner-lr", "--lr" })
+            {
+                (code, _, err) = Pot("experiment", "quality", "--task", "tiny", option, "0", "--out", bad);
+                Assert.Equal(2, code);
+                Assert.Contains("learning rate 0 must be positive", err, StringComparison.Ordinal);
+                Assert.False(Directory.Exists(bad));
+            }
         }
         finally
         {

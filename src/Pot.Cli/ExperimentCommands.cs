@@ -100,7 +100,7 @@ public static class ExperimentCommands
         };
         var largeBatch = new Option<bool>("--large-batch")
         {
-            Description = "Also run, for each N > 1, the large-batch reference without the chain: centralized training with N times the task's batch for budget/N steps at the protocol's inner rate (exact gradient averaging over N miners every step: the best any data-parallel scheme reaches at equal compute).",
+            Description = "Also run, for each N > 1, the large-batch reference without the chain: centralized training with N times the task's batch for budget/N steps at the protocol's inner rate (exact gradient averaging over N miners every step: the reference data-parallel training at equal compute is measured against).",
         };
         var output = OutOption();
         var json = JsonOption();
@@ -310,7 +310,7 @@ public static class ExperimentCommands
         }
         if (largeBatch.Count > 0)
         {
-            sb.Append("\nLarge-batch reference without the chain: centralized training with N times the batch for budget / N steps (exact gradient averaging over N miners every step, the best a data-parallel scheme reaches at equal compute).\n\n");
+            sb.Append("\nLarge-batch reference without the chain: centralized training with N times the batch for budget / N steps (exact gradient averaging over N miners every step, the reference data-parallel training at equal compute is measured against).\n\n");
             sb.Append("| N | batch | steps | peak rate | held-out loss | loss vs centralized | accuracy |\n|---|---|---|---|---|---|---|\n");
             foreach (var l in largeBatch)
             {

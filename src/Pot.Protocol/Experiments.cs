@@ -331,8 +331,9 @@ public sealed record QualityOptions
 
     /// <summary>
     /// The peak inner learning rate of the protocol arms' miners, or null (default) for the task's own
-    /// (<see cref="TrainingConfig.LearningRate"/>). The centralized run and the ablation always use the task's rate: the
-    /// option asks whether N miners at equal compute do better with a larger rate, as large-batch training does.
+    /// (<see cref="TrainingConfig.LearningRate"/>); the large-batch reference uses it too. The centralized run and the ablation
+    /// always use the task's rate: the option asks whether N miners at equal compute do better with a larger rate, as
+    /// large-batch training does.
     /// </summary>
     public float? ProtocolLearningRate { get; init; }
 }
@@ -383,7 +384,7 @@ public static class QualityExperiment
     /// The large-batch reference of N miners: centralized training with N times the task's batch for ⌊budget / N⌋ steps (at least
     /// one), at the protocol arms' peak rate (<see cref="QualityOptions.ProtocolLearningRate"/>, else the task's) and the task's
     /// warm-up, so its schedule is the one the round schedule gives the protocol arms (budget / N schedule steps). It is exact
-    /// gradient averaging over N miners at every step, the best any data-parallel scheme reaches at equal compute; its curve is
+    /// gradient averaging over N miners at every step, the reference data-parallel training at equal compute is measured against; its curve is
     /// on the same axis as the others (steps × N).
     /// </summary>
     /// <param name="o">Options.</param>

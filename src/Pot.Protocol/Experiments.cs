@@ -341,7 +341,7 @@ public sealed record QualityOptions
 /// <summary>Centralized training versus the protocol at equal total compute.</summary>
 public static class QualityExperiment
 {
-    /// <summary>Centralized training: one trainer, <see cref="QualityOptions.Budget"/> steps with the task's engine configuration and its schedule (warm-up, cosine decay), single thread.</summary>
+    /// <summary>Centralized training: one trainer, <see cref="QualityOptions.Budget"/> steps with the task's engine configuration and its schedule (warm-up, linear decay), single thread.</summary>
     /// <param name="o">Options.</param>
     /// <returns>Its curve.</returns>
     public static IReadOnlyList<CurvePoint> Centralized(QualityOptions o)

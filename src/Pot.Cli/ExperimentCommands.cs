@@ -272,6 +272,8 @@ public static class ExperimentCommands
 
     private static string LossText(double loss) => loss >= 1e-3 ? loss.ToString("F4", Inv) : loss.ToString("0.00E+0", Inv);
 
+    private static string AccuracyCell(double? accuracy) => accuracy is double a ? a.ToString("P1", Inv) : "—";
+
     private static string Acc(double? accuracy) => accuracy is double a ? string.Create(Inv, $", accuracy {a:P1}") : "";
 
     private static JsonArray CurveJson(IEnumerable<CurvePoint> curve) =>
@@ -297,7 +299,7 @@ public static class ExperimentCommands
             var f = r.Final;
             string ratio = f.Accuracy is double a && c.Accuracy is double ca && ca > 0 ? (a / ca).ToString("P1", Inv) : "—";
             string target = QualityExperiment.MeetsTarget(f, c) ? "met" : "not met";
-            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {LossText(f.Loss)} | {VersusCentralized(f, c)} | {(f.Accuracy is double x ? x.ToString("P1", Inv) : "—")} | {ratio} | {target} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
+            sb.Append(Inv, $"| {r.Miners} | {r.InnerSteps} | {r.Rounds} | {LossText(f.Loss)} | {VersusCentralized(f, c)} | {AccuracyCell(f.Accuracy)} | {ratio} | {target} | {r.Accepted} / {r.Rejected} | {r.VerifierCpuSeconds / Math.Max(1e-9, r.MinerCpuSeconds):P1} |\n");
         }
         if (ablation.Count > 0)
         {
@@ -305,7 +307,7 @@ public static class ExperimentCommands
             sb.Append("| H | arm | held-out loss | loss vs centralized | accuracy |\n|---|---|---|---|---|\n");
             foreach (var a in ablation)
             {
-                sb.Append(Inv, $"| {a.InnerSteps} | {a.Label} | {LossText(a.Final.Loss)} | {VersusCentralized(a.Final, c)} | {(a.Final.Accuracy is double x ? x.ToString("P1", Inv) : "—")} |\n");
+                sb.Append(Inv, $"| {a.InnerSteps} | {a.Label} | {LossText(a.Final.Loss)} | {VersusCentralized(a.Final, c)} | {AccuracyCell(a.Final.Accuracy)} |\n");
             }
         }
         if (largeBatch.Count > 0)
@@ -314,7 +316,7 @@ public static class ExperimentCommands
             sb.Append("| N | batch | steps | peak rate | held-out loss | loss vs centralized | accuracy |\n|---|---|---|---|---|---|---|\n");
             foreach (var l in largeBatch)
             {
-                sb.Append(Inv, $"| {l.Miners} | {l.BatchSize} | {l.Steps} | {l.LearningRate} | {LossText(l.Final.Loss)} | {VersusCentralized(l.Final, c)} | {(l.Final.Accuracy is double x ? x.ToString("P1", Inv) : "—")} |\n");
+                sb.Append(Inv, $"| {l.Miners} | {l.BatchSize} | {l.Steps} | {l.LearningRate} | {LossText(l.Final.Loss)} | {VersusCentralized(l.Final, c)} | {AccuracyCell(l.Final.Accuracy)} |\n");
             }
         }
         return sb.ToString();
